@@ -1,0 +1,25 @@
+import { z } from "zod";
+
+// Registry settings, parsed once at start-up by the entry adapter and handed to createRegistry.
+export const registryConfigSchema = z.object({
+  /**
+   * "single": one tenant owns every repository (the local default, like `docker run registry:2`).
+   * "namespace": the first path component is the tenant (DESIGN.md "Tenancy").
+   */
+  tenancy: z.enum(["single", "namespace"]).default("single"),
+  /** An upload session idle this long expires and its bytes are reclaimed. */
+  uploadTtlSeconds: z.number().int().positive().default(24 * 3600),
+  /** distribution-spec: registries may bound manifest size; 4 MiB like the CNCF registry and ECR. */
+  maxManifestBytes: z.number().int().positive().default(4 * 1024 * 1024),
+  /** Advertised as OCI-Chunk-Min-Length; the AWS store raises it to S3's 5 MiB part minimum. */
+  chunkMinLength: z.number().int().positive().default(1024 * 1024),
+  /** Largest page of tags or repositories one request returns (n above it is capped, with a Link). */
+  maxPageSize: z.number().int().positive().default(1000),
+});
+
+export type RegistryConfig = z.infer<typeof registryConfigSchema>;
+export type RegistryConfigInput = z.input<typeof registryConfigSchema>;
+
+export function parseRegistryConfig(input: RegistryConfigInput = {}): RegistryConfig {
+  return registryConfigSchema.parse(input);
+}

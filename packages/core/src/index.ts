@@ -1,0 +1,11 @@
+// @stratus/core: the registry, transport-free. Entry adapters call createRegistry(...).handle(request).
+export { createRegistry, type Registry, type RegistryDeps } from "./registry.ts";
+export { parseRegistryConfig, registryConfigSchema, type RegistryConfig, type RegistryConfigInput } from "./config.ts";
+export { OCI_ERRORS, RegistryError, isRegistryError, type OciErrorCode } from "./errors.ts";
+export * from "./ports.ts";
+export { parseDigest, tryParseDigest, digestOf, digestAlgorithm, digestHex, type Digest, type DigestAlgorithm } from "./oci/digest.ts";
+export { parseRepositoryName, parseTag, isTag, namespaceOf, type RepositoryName, type Tag } from "./oci/names.ts";
+export { MediaType, EMPTY_BLOB } from "./oci/media-types.ts";
+export { parseManifest, type ParsedManifest, type Descriptor } from "./oci/manifest-schema.ts";
+export { hasDotSegments } from "./http/raw-path.ts";
+export { OpenOnLoopbackAuthorizer, isLoopbackAddress } from "./open-on-loopback.ts";

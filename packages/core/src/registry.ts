@@ -1,0 +1,110 @@
+import { parseRegistryConfig, type RegistryConfig, type RegistryConfigInput } from "./config.ts";
+import { RegistryError } from "./errors.ts";
+import { blobHandlers } from "./http/blob-handlers.ts";
+import { listingHandlers } from "./http/listing-handlers.ts";
+import { manifestHandlers } from "./http/manifest-handlers.ts";
+import { errorResponse, jsonResponse, toRegistryError } from "./http/responses.ts";
+import { hasDotSegments } from "./http/raw-path.ts";
+import { matchRoute, noRoute, route, type Route } from "./http/router.ts";
+import { uploadHandlers } from "./http/upload-handlers.ts";
+import type { Authorizer, BlobStore, Clock, MetadataStore, RequestContext } from "./ports.ts";
+import { BlobService } from "./services/blobs.ts";
+import { KeyedLock } from "./services/keyed-lock.ts";
+import { ManifestService } from "./services/manifests.ts";
+import { tenantResolver } from "./services/tenancy.ts";
+import { UploadService } from "./services/uploads.ts";
+
+export interface RegistryDeps {
+  blobs: BlobStore;
+  metadata: MetadataStore;
+  authorizer: Authorizer;
+  clock?: Clock;
+  /** Called with failures the client sees only as a 500/503, for the entry adapter to log. */
+  onUnexpectedError?: (error: unknown, request: Request) => void;
+}
+
+export interface Registry {
+  /** Answers one HTTP request. Never throws: every failure becomes the spec's error response. */
+  handle(request: Request, context?: RequestContext): Promise<Response>;
+  /** Removes upload sessions idle past the TTL and their bytes; returns how many. Call it periodically. */
+  expireUploads(): Promise<number>;
+  readonly config: RegistryConfig;
+}
+
+const systemClock: Clock = { now: () => Date.now() };
+const contexts = new WeakMap<Request, RequestContext>();
+
+export function createRegistry(deps: RegistryDeps, configInput: RegistryConfigInput = {}): Registry {
+  const config = parseRegistryConfig(configInput);
+  const clock = deps.clock ?? systemClock;
+  const tenantOf = tenantResolver(config);
+  const blobLock = new KeyedLock();
+  const { blobs: blobStore, metadata, authorizer } = deps;
+
+  const blobService = new BlobService({ blobs: blobStore, metadata, tenantOf, blobLock });
+  const uploadService = new UploadService({ blobs: blobStore, metadata, clock, tenantOf, blobLock, uploadTtlMs: config.uploadTtlSeconds * 1000 });
+  const manifestService = new ManifestService({ metadata, clock });
+
+  const blobs = blobHandlers(blobService);
+  const uploads = uploadHandlers(uploadService, authorizer, config, (r) => contexts.get(r) ?? {});
+  const manifests = manifestHandlers(manifestService, config);
+  const listings = listingHandlers(metadata, config);
+  const base = async () => jsonResponse(200, {});
+
+  // What the registry answers, in one table. Upload routes precede blob routes: "/blobs/uploads/"
+  // would otherwise read as a blob whose digest is "uploads".
+  const routes: Route[] = [
+    route("GET", "/v2/", "registry", base),
+    route("GET", "/v2/_catalog", "catalog", listings.catalog),
+    route("POST", "/v2/<name>/blobs/uploads/", ["pull", "push"], uploads.start),
+    route("GET", "/v2/<name>/blobs/uploads/<id>", ["pull", "push"], uploads.status),
+    route("PATCH", "/v2/<name>/blobs/uploads/<id>", ["pull", "push"], uploads.append),
+    route("PUT", "/v2/<name>/blobs/uploads/<id>", ["pull", "push"], uploads.finish),
+    route("DELETE", "/v2/<name>/blobs/uploads/<id>", ["pull", "push"], uploads.cancel),
+    route("HEAD", "/v2/<name>/blobs/<digest>", ["pull"], blobs.head),
+    route("GET", "/v2/<name>/blobs/<digest>", ["pull"], blobs.get),
+    route("DELETE", "/v2/<name>/blobs/<digest>", ["delete"], blobs.delete),
+    route("HEAD", "/v2/<name>/manifests/<reference>", ["pull"], manifests.head),
+    route("GET", "/v2/<name>/manifests/<reference>", ["pull"], manifests.get),
+    route("PUT", "/v2/<name>/manifests/<reference>", ["pull", "push"], manifests.put),
+    route("DELETE", "/v2/<name>/manifests/<reference>", ["delete"], manifests.delete),
+    route("GET", "/v2/<name>/tags/list", ["pull"], listings.tags),
+    route("GET", "/v2/<name>/referrers/<digest>", ["pull"], listings.referrers),
+  ];
+
+  async function dispatch(request: Request, context: RequestContext): Promise<Response> {
+    if (context.rawTarget !== undefined && hasDotSegments(context.rawTarget)) {
+      throw new RegistryError("NAME_INVALID", "the path contains \".\" or \"..\" segments; repository names cannot", null);
+    }
+    const url = new URL(request.url);
+    // "/v2" and "/v2/" are the same endpoint for clients.
+    const path = url.pathname === "/v2" ? "/v2/" : url.pathname;
+    const match = matchRoute(routes, request.method, path);
+    if (match.kind !== "found") throw noRoute(match, request.method, path);
+    const decision = await authorizer.authorize(request, match.route.access(match.params), context);
+    if (!decision.allowed) {
+      throw new RegistryError(decision.status === 401 ? "UNAUTHORIZED" : "DENIED", decision.message, null, {
+        status: decision.status,
+        ...(decision.headers ? { headers: decision.headers } : {}),
+      });
+    }
+    return match.route.handler({ request, url, params: match.params });
+  }
+
+  return {
+    config,
+    async handle(request, context = {}) {
+      contexts.set(request, context);
+      try {
+        return await dispatch(request, context);
+      } catch (e) {
+        const { error, unexpected } = toRegistryError(e);
+        if (unexpected) deps.onUnexpectedError?.(e, request);
+        // Leave no unread body behind a refusal: the connection can then be reused.
+        await request.body?.cancel().catch(() => {});
+        return errorResponse(error, request.method);
+      }
+    },
+    expireUploads: () => uploadService.expireIdle(),
+  };
+}

@@ -1,0 +1,129 @@
+import { RegistryError } from "../errors.ts";
+import { digestAlgorithm, digestOf, parseDigest, type Digest, type DigestAlgorithm } from "../oci/digest.ts";
+import { parseManifest, type Descriptor, type ParsedManifest } from "../oci/manifest-schema.ts";
+import { EMPTY_BLOB, FOREIGN_LAYER_MEDIA_TYPES } from "../oci/media-types.ts";
+import { parseTag, type RepositoryName, type Tag } from "../oci/names.ts";
+import type { Clock, ManifestRecord, ManifestReference, MetadataStore } from "../ports.ts";
+
+export interface ManifestDeps {
+  metadata: MetadataStore;
+  clock: Clock;
+}
+
+/** A <reference> path segment: a digest if it has the digest shape, otherwise a tag. */
+export function parseReference(value: string): ManifestReference {
+  if (value.includes(":")) return { kind: "digest", digest: parseDigest(value, "reference") };
+  return { kind: "tag", tag: parseTag(value) };
+}
+
+function describe(reference: ManifestReference): string {
+  return reference.kind === "tag" ? `tag ${reference.tag}` : reference.digest;
+}
+
+export interface PushedManifest {
+  digest: Digest;
+  subject?: Digest;
+}
+
+/** Manifests and tags: validation on push, lookup by tag or digest, deletion. */
+export class ManifestService {
+  constructor(private readonly deps: ManifestDeps) {}
+
+  async get(repository: RepositoryName, reference: ManifestReference): Promise<ManifestRecord> {
+    const found = await this.deps.metadata.getManifest(repository, reference);
+    if (!found) {
+      throw new RegistryError("MANIFEST_UNKNOWN", `manifest ${describe(reference)} is not in repository ${repository}`, {
+        reference: reference.kind === "tag" ? reference.tag : reference.digest,
+      });
+    }
+    return found;
+  }
+
+  /**
+   * Stores a manifest byte for byte, after checking its schema and that everything it references is in
+   * the repository. A push by tag points the tag at it; extra tags (PUT ?tag=) are set in the same transaction.
+   */
+  async put(repository: RepositoryName, reference: ManifestReference, bytes: Uint8Array, contentType: string | null, extraTags: Tag[] = []): Promise<PushedManifest> {
+    const parsed = parseManifest(bytes, contentType);
+    const algorithm: DigestAlgorithm = reference.kind === "digest" ? digestAlgorithm(reference.digest) : "sha256";
+    const digest = digestOf(bytes, algorithm);
+    if (reference.kind === "digest" && reference.digest !== digest) {
+      throw new RegistryError("DIGEST_INVALID", `the manifest's bytes hash to ${digest}, not ${reference.digest} named in the URL`, {
+        expected: reference.digest,
+        actual: digest,
+      });
+    }
+    await this.checkReferences(repository, parsed);
+
+    const existing = await this.deps.metadata.getManifest(repository, { kind: "digest", digest });
+    const record: ManifestRecord = {
+      repository,
+      digest,
+      mediaType: parsed.mediaType,
+      bytes,
+      createdAt: existing?.createdAt ?? this.deps.clock.now(),
+      ...(parsed.subject ? { subject: parsed.subject.digest } : {}),
+      ...(parsed.artifactType ? { artifactType: parsed.artifactType } : {}),
+      ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
+    };
+    const tags = [...new Set([...(reference.kind === "tag" ? [reference.tag] : []), ...extraTags])];
+    await this.deps.metadata.putManifest(record, tags);
+    return { digest, ...(parsed.subject ? { subject: parsed.subject.digest } : {}) };
+  }
+
+  /** By digest: the manifest and its tags. By tag: the tag only (distribution-spec v1.1 end-9). */
+  async delete(repository: RepositoryName, reference: ManifestReference): Promise<void> {
+    const deleted =
+      reference.kind === "digest"
+        ? await this.deps.metadata.deleteManifest(repository, reference.digest)
+        : await this.deps.metadata.deleteTag(repository, reference.tag);
+    if (!deleted) {
+      throw new RegistryError("MANIFEST_UNKNOWN", `manifest ${describe(reference)} is not in repository ${repository}`, {
+        reference: reference.kind === "tag" ? reference.tag : reference.digest,
+      });
+    }
+  }
+
+  private async checkReferences(repository: RepositoryName, parsed: ParsedManifest): Promise<void> {
+    const blobs = unique(parsed.blobs.filter((d) => !(FOREIGN_LAYER_MEDIA_TYPES.has(d.mediaType) && d.urls?.length)));
+    const children = unique(parsed.manifests);
+    const [blobRecords, childRecords] = await Promise.all([
+      Promise.all(blobs.map((d) => (d.digest === EMPTY_BLOB.digest ? { digest: d.digest, size: EMPTY_BLOB.size } : this.deps.metadata.findLinkedBlob(repository, d.digest)))),
+      Promise.all(children.map((d) => this.deps.metadata.getManifest(repository, { kind: "digest", digest: d.digest }))),
+    ]);
+    blobs.forEach((d, i) => {
+      const found = blobRecords[i];
+      if (!found) {
+        throw new RegistryError("MANIFEST_BLOB_UNKNOWN", `blob ${d.digest} (${d.mediaType}) is not in repository ${repository}; push it before the manifest`, {
+          digest: d.digest,
+        });
+      }
+      if (found.size !== d.size) {
+        throw new RegistryError("MANIFEST_INVALID", `manifest invalid: descriptor of ${d.digest} says ${d.size} bytes but the blob has ${found.size}`, {
+          digest: d.digest,
+          descriptorSize: d.size,
+          blobSize: found.size,
+        });
+      }
+    });
+    children.forEach((d, i) => {
+      const found = childRecords[i];
+      if (!found) {
+        throw new RegistryError("MANIFEST_UNKNOWN", `manifest ${d.digest} listed in the index is not in repository ${repository}; push it before the index`, {
+          digest: d.digest,
+        }, { status: 400 });
+      }
+      if (found.bytes.length !== d.size) {
+        throw new RegistryError("MANIFEST_INVALID", `manifest invalid: descriptor of ${d.digest} says ${d.size} bytes but the manifest has ${found.bytes.length}`, {
+          digest: d.digest,
+        });
+      }
+    });
+  }
+}
+
+function unique(descriptors: Descriptor[]): Descriptor[] {
+  const seen = new Map<string, Descriptor>();
+  for (const d of descriptors) if (!seen.has(d.digest)) seen.set(d.digest, d);
+  return [...seen.values()];
+}

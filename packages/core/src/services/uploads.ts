@@ -1,0 +1,257 @@
+import { randomUUID } from "node:crypto";
+import { RegistryError } from "../errors.ts";
+import { digestAlgorithm, finishDigest, type Digest } from "../oci/digest.ts";
+import type { RepositoryName } from "../oci/names.ts";
+import type { BlobRecord, BlobStore, ByteRange, Clock, MetadataStore, TenantId, UploadId, UploadSession } from "../ports.ts";
+import { uploadRangeHeader } from "../http/ranges.ts";
+import type { KeyedLock } from "./keyed-lock.ts";
+import { UploadHashes } from "./upload-hashes.ts";
+
+export interface UploadDeps {
+  blobs: BlobStore;
+  metadata: MetadataStore;
+  clock: Clock;
+  tenantOf: (name: RepositoryName) => TenantId;
+  blobLock: KeyedLock;
+  uploadTtlMs: number;
+}
+
+/** A chunk of upload bytes as a request delivers it. */
+export interface Chunk {
+  source: AsyncIterable<Uint8Array>;
+  /** Content-Range of a chunked PATCH, if sent. */
+  range?: ByteRange;
+  /** Content-Length, if sent: checked against the bytes that arrived. */
+  declaredLength?: number;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export function uploadLocation(repository: RepositoryName, id: UploadId): string {
+  return `/v2/${repository}/blobs/uploads/${id}`;
+}
+
+/** Errors about a session carry its Location and Range, so a client can see where to resume. */
+function sessionHeaders(session: UploadSession): Record<string, string> {
+  return {
+    location: uploadLocation(session.repository, session.id),
+    range: uploadRangeHeader(session.size),
+    "docker-upload-uuid": session.id,
+  };
+}
+
+/** Blob upload sessions: start, append (streamed or chunked), finish with digest verification, cancel, expire. */
+export class UploadService {
+  private readonly hashes: UploadHashes;
+  /** Sessions with a request writing to them in this process: one writer at a time, never expired under it. */
+  private readonly busy = new Set<UploadId>();
+
+  constructor(private readonly deps: UploadDeps) {
+    this.hashes = new UploadHashes(deps.blobs);
+  }
+
+  async start(repository: RepositoryName): Promise<UploadSession> {
+    const id = randomUUID() as UploadId;
+    const tenant = this.deps.tenantOf(repository);
+    const staging = await this.deps.blobs.createUpload(id, tenant);
+    const now = this.deps.clock.now();
+    const session: UploadSession = { id, repository, tenant, size: 0, staging, createdAt: now, updatedAt: now };
+    await this.deps.metadata.createUpload(session);
+    return session;
+  }
+
+  /** The live session, or BLOB_UPLOAD_UNKNOWN: unknown id, another repository's, or expired. */
+  async get(repository: RepositoryName, rawId: string): Promise<UploadSession> {
+    const unknown = () =>
+      new RegistryError("BLOB_UPLOAD_UNKNOWN", `upload ${rawId.slice(0, 60)} is not in progress in repository ${repository}; start a new one with POST /v2/${repository}/blobs/uploads/`, {
+        upload: rawId.slice(0, 60),
+      });
+    if (!UUID.test(rawId)) throw unknown();
+    const session = await this.deps.metadata.getUpload(rawId as UploadId);
+    if (!session || session.repository !== repository || this.isExpired(session)) throw unknown();
+    return session;
+  }
+
+  /** Appends a chunk at the session's end; returns the session with its new size. */
+  async append(session: UploadSession, chunk: Chunk): Promise<UploadSession> {
+    return this.exclusive(session, () => this.appendUnlocked(session, chunk));
+  }
+
+  /**
+   * Appends a final chunk if any, verifies the digest of all staged bytes and commits the blob.
+   * A digest mismatch cancels the session: nothing is left under any digest.
+   */
+  async finish(session: UploadSession, digest: Digest, chunk?: Chunk): Promise<BlobRecord> {
+    return this.exclusive(session, async () => {
+      let current = session;
+      if (chunk) current = await this.appendUnlocked(current, chunk);
+      const algorithm = digestAlgorithm(digest);
+      const hash = algorithm === "sha256" ? await this.hashes.take(current) : await this.hashes.rebuild(current, algorithm);
+      const actual = finishDigest(hash, algorithm);
+      if (actual !== digest) {
+        await this.discard(current);
+        throw new RegistryError(
+          "DIGEST_INVALID",
+          `the ${current.size} bytes uploaded hash to ${actual}, not ${digest}; the upload was discarded, push the blob again`,
+          { expected: digest, actual },
+        );
+      }
+      const blob = await this.commit(current, digest);
+      await this.deps.metadata.deleteUpload(current.id);
+      return blob;
+    });
+  }
+
+  /** One-request upload (POST ?digest=): a session for the duration of the request, never left behind. */
+  async putWhole(repository: RepositoryName, digest: Digest, chunk: Chunk): Promise<BlobRecord> {
+    const session = await this.start(repository);
+    try {
+      return await this.finish(session, digest, chunk);
+    } catch (e) {
+      await this.discard(session).catch(() => {});
+      throw e;
+    }
+  }
+
+  /** Cross-repository mount within the tenant; undefined when the blob cannot be mounted. */
+  async mount(repository: RepositoryName, digest: Digest, from: RepositoryName | undefined): Promise<BlobRecord | undefined> {
+    const tenant = this.deps.tenantOf(repository);
+    if (from !== undefined) {
+      // Blobs never cross tenants, and the source repository must really hold the blob.
+      if (this.deps.tenantOf(from) !== tenant) return undefined;
+      if (!(await this.deps.metadata.findLinkedBlob(from, digest))) return undefined;
+    }
+    return this.deps.blobLock.run(`${tenant}/${digest}`, () => this.deps.metadata.linkBlob(tenant, repository, digest));
+  }
+
+  async cancel(session: UploadSession): Promise<void> {
+    if (this.busy.has(session.id)) throw this.conflict(session);
+    await this.discard(session);
+  }
+
+  /** Removes sessions idle past the TTL and their staged bytes; returns how many. */
+  async expireIdle(limit = 1000): Promise<number> {
+    const idle = await this.deps.metadata.listIdleUploads(this.deps.clock.now() - this.deps.uploadTtlMs, limit);
+    let removed = 0;
+    for (const session of idle) {
+      if (this.busy.has(session.id)) continue;
+      await this.discard(session);
+      removed++;
+    }
+    return removed;
+  }
+
+  sessionHeaders(session: UploadSession): Record<string, string> {
+    return sessionHeaders(session);
+  }
+
+  private isExpired(session: UploadSession): boolean {
+    return !this.busy.has(session.id) && session.updatedAt < this.deps.clock.now() - this.deps.uploadTtlMs;
+  }
+
+  private conflict(session: UploadSession): RegistryError {
+    return new RegistryError("RANGE_INVALID", "another request is writing to this upload; wait for it, then check the upload's status", null, {
+      headers: sessionHeaders(session),
+    });
+  }
+
+  private async exclusive<T>(session: UploadSession, work: () => Promise<T>): Promise<T> {
+    if (this.busy.has(session.id)) throw this.conflict(session);
+    this.busy.add(session.id);
+    try {
+      return await work();
+    } finally {
+      this.busy.delete(session.id);
+    }
+  }
+
+  private async appendUnlocked(session: UploadSession, chunk: Chunk): Promise<UploadSession> {
+    // spec end-5: a chunk must start where the upload ends, else 416 with the current Range.
+    if (chunk.range && chunk.range.start !== session.size) {
+      throw new RegistryError(
+        "RANGE_INVALID",
+        `chunk starts at byte ${chunk.range.start} but the upload holds ${session.size} bytes; send the chunk starting at ${session.size}`,
+        { expectedStart: session.size, start: chunk.range.start },
+        { headers: sessionHeaders(session) },
+      );
+    }
+    const rangeLength = chunk.range ? chunk.range.end - chunk.range.start + 1 : undefined;
+    if (rangeLength !== undefined && chunk.declaredLength !== undefined && rangeLength !== chunk.declaredLength) {
+      throw new RegistryError(
+        "SIZE_INVALID",
+        `Content-Range covers ${rangeLength} bytes but Content-Length is ${chunk.declaredLength}`,
+        { contentRangeLength: rangeLength, contentLength: chunk.declaredLength },
+        { headers: sessionHeaders(session) },
+      );
+    }
+
+    const hash = await this.hashes.take(session);
+    let received = 0;
+    const expected = chunk.declaredLength ?? rangeLength;
+    async function* hashed(): AsyncGenerator<Uint8Array> {
+      for await (const bytes of chunk.source) {
+        received += bytes.length;
+        if (expected !== undefined && received > expected) {
+          throw new RegistryError("SIZE_INVALID", `the body is longer than the ${expected} bytes its headers announce`);
+        }
+        hash.update(bytes);
+        yield bytes;
+      }
+    }
+    let result;
+    try {
+      result = await this.deps.blobs.appendUpload(session.id, session.staging, session.size, hashed());
+    } catch (e) {
+      // The store failed (not the client): its durable size is unknown until read back, so force a rebuild.
+      this.hashes.drop(session.id);
+      throw e;
+    }
+    const updated: UploadSession = { ...session, size: result.size, staging: result.staging, updatedAt: this.deps.clock.now() };
+    if (!(await this.deps.metadata.updateUpload(updated, session.size))) throw this.conflict(session);
+    if (result.ok && result.size === session.size + received) this.hashes.put(session.id, result.size, hash);
+
+    if (!result.ok) {
+      if (result.cause instanceof RegistryError) {
+        throw new RegistryError(result.cause.code, result.cause.message, result.cause.detail, { headers: sessionHeaders(updated) });
+      }
+      throw new RegistryError(
+        "BLOB_UPLOAD_INVALID",
+        `the request body ended early; ${updated.size} bytes are stored, resume from there (GET the upload for its Range)`,
+        { size: updated.size },
+        { headers: sessionHeaders(updated) },
+      );
+    }
+    if (expected !== undefined && received !== expected) {
+      throw new RegistryError(
+        "SIZE_INVALID",
+        `received ${received} bytes but the headers announce ${expected}; ${updated.size} bytes are stored, resume from there`,
+        { received, expected, size: updated.size },
+        { headers: sessionHeaders(updated) },
+      );
+    }
+    return updated;
+  }
+
+  private async commit(session: UploadSession, digest: Digest): Promise<BlobRecord> {
+    const { tenant, repository } = session;
+    return this.deps.blobLock.run(`${tenant}/${digest}`, async () => {
+      const existing = await this.deps.metadata.findBlob(tenant, digest);
+      if (existing) {
+        // Deduplicated within the tenant: link the blob we have, drop the staged copy.
+        await this.deps.metadata.commitBlob(tenant, repository, existing);
+        await this.deps.blobs.deleteUpload(session.id, session.staging);
+        return existing;
+      }
+      const { location } = await this.deps.blobs.commitUpload(session.id, session.staging, tenant, digest, session.size);
+      const blob: BlobRecord = { digest, size: session.size, ...(location !== undefined ? { location } : {}) };
+      await this.deps.metadata.commitBlob(tenant, repository, blob);
+      return blob;
+    });
+  }
+
+  private async discard(session: UploadSession): Promise<void> {
+    this.hashes.drop(session.id);
+    await this.deps.blobs.deleteUpload(session.id, session.staging);
+    await this.deps.metadata.deleteUpload(session.id);
+  }
+}

@@ -1,0 +1,3 @@
+export { startServer, type RunningServer } from "./server.ts";
+export { parseServerOptions, serverOptionsSchema, type ServerOptions } from "./options.ts";
+export { registryListener, toWebRequest, writeWebResponse } from "./node-adapter.ts";

@@ -1,0 +1,53 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { Registry } from "@stratus/core";
+
+// Translates node:http to the Web Request/Response that core speaks, streaming bodies both ways:
+// a multi-GB layer flows socket → core → file without being buffered.
+
+export function toWebRequest(req: IncomingMessage): Request {
+  const headers = new Headers();
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
+  const method = req.method ?? "GET";
+  const withBody = method !== "GET" && method !== "HEAD";
+  return new Request(`http://registry.local${req.url}`, {
+    method,
+    headers,
+    ...(withBody ? { body: Readable.toWeb(req) as ReadableStream<Uint8Array>, duplex: "half" } : {}),
+  } as RequestInit);
+}
+
+export async function writeWebResponse(response: Response, res: ServerResponse, method: string): Promise<void> {
+  res.statusCode = response.status;
+  response.headers.forEach((value, key) => res.setHeader(key, value));
+  if (!response.body || method === "HEAD") {
+    await response.body?.cancel();
+    res.end();
+    return;
+  }
+  await pipeline(Readable.fromWeb(response.body as import("node:stream/web").ReadableStream), res);
+}
+
+/** A node:http request listener over the registry. */
+export function registryListener(registry: Registry, onDone: (req: IncomingMessage, res: ServerResponse, error?: unknown) => void) {
+  return (req: IncomingMessage, res: ServerResponse) => {
+    void (async () => {
+      try {
+        if (!req.url?.startsWith("/")) {
+          res.statusCode = 400;
+          res.end();
+          return onDone(req, res);
+        }
+        const response = await registry.handle(toWebRequest(req), { remoteAddress: req.socket.remoteAddress, rawTarget: req.url });
+        await writeWebResponse(response, res, req.method ?? "GET");
+        onDone(req, res);
+      } catch (error) {
+        // The client went away mid-response, or the response stream failed: nothing left to tell it.
+        res.destroy();
+        onDone(req, res, error);
+      }
+    })();
+  };
+}

@@ -1,0 +1,83 @@
+import Database from "better-sqlite3";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { digestOf } from "../../core/src/oci/digest.ts";
+import type { RepositoryName, Tag } from "../../core/src/oci/names.ts";
+import type { TenantId, UploadId } from "../../core/src/ports.ts";
+import { metadataStoreContract } from "../../../test/contracts/metadata-store.contract.ts";
+import { SqliteMetadataStore } from "../src/sqlite-metadata-store.ts";
+
+async function tempDir(): Promise<string> {
+  return mkdtemp(join(tmpdir(), "stratus-sqlite-"));
+}
+
+metadataStoreContract("SqliteMetadataStore", async () => {
+  const dataDir = await tempDir();
+  const store = new SqliteMetadataStore({ dataDir });
+  return {
+    store,
+    cleanup: async () => {
+      store.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+});
+
+describe("SqliteMetadataStore on disk", () => {
+  const web = "acme/web" as RepositoryName;
+  let dataDir: string;
+  beforeEach(async () => {
+    dataDir = await tempDir();
+  });
+  afterEach(() => rm(dataDir, { recursive: true, force: true }));
+
+  it("keeps everything across close and reopen", async () => {
+    const bytes = new TextEncoder().encode('{"schemaVersion":2}');
+    const manifest = { repository: web, digest: digestOf(bytes), mediaType: "application/vnd.oci.image.manifest.v1+json", bytes, createdAt: 5 };
+    const blob = { digest: digestOf(new Uint8Array([1])), size: 1 };
+    const upload = { id: "0b5e8a52-5a55-4c43-a3f3-1f6f8c0b7e01" as UploadId, repository: web, tenant: "acme" as TenantId, size: 3, staging: { k: "v" }, createdAt: 1, updatedAt: 2 };
+
+    const first = new SqliteMetadataStore({ dataDir });
+    await first.commitBlob("acme" as TenantId, web, blob);
+    await first.putManifest(manifest, ["v1" as Tag]);
+    await first.createUpload(upload);
+    first.close();
+
+    const second = new SqliteMetadataStore({ dataDir });
+    try {
+      expect(await second.findLinkedBlob(web, blob.digest)).toEqual(blob);
+      expect(await second.getManifest(web, { kind: "tag", tag: "v1" as Tag })).toEqual(manifest);
+      expect(await second.getUpload(upload.id)).toEqual(upload);
+      expect(await second.listRepositories({ limit: 10 })).toEqual({ items: [web], more: false });
+    } finally {
+      second.close();
+    }
+  });
+
+  it("opens in WAL mode with the schema version recorded", () => {
+    new SqliteMetadataStore({ dataDir }).close();
+    const db = new Database(join(dataDir, "metadata.db"), { readonly: true });
+    try {
+      expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
+      expect(db.pragma("user_version", { simple: true })).toBe(1);
+    } finally {
+      db.close();
+    }
+  });
+
+  it("refuses a database from a newer version", () => {
+    const db = new Database(join(dataDir, "metadata.db"));
+    db.pragma("user_version = 99");
+    db.close();
+    expect(() => new SqliteMetadataStore({ dataDir })).toThrow(/newer/);
+  });
+
+  it("opens a given path", async () => {
+    const store = new SqliteMetadataStore({ path: join(dataDir, "elsewhere.db") });
+    await store.commitBlob("acme" as TenantId, web, { digest: digestOf(new Uint8Array([2])), size: 1 });
+    expect(await store.repositoryExists(web)).toBe(true);
+    store.close();
+  });
+});

@@ -1,0 +1,302 @@
+import { randomUUID } from "node:crypto";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { digestOf, type Digest } from "../../packages/core/src/oci/digest.ts";
+import type { RepositoryName, Tag } from "../../packages/core/src/oci/names.ts";
+import type { BlobRecord, ManifestRecord, MetadataStore, TenantId, UploadId, UploadSession } from "../../packages/core/src/ports.ts";
+
+// Every behaviour core relies on from a MetadataStore, written against the port only: SQLite runs it
+// here, DynamoDB (Local) runs the very same suite.
+
+export interface MetadataStoreFixture {
+  store: MetadataStore;
+  cleanup(): Promise<void>;
+}
+
+const acme = "acme" as TenantId;
+const globex = "globex" as TenantId;
+const repo = (name: string) => name as RepositoryName;
+const tag = (name: string) => name as Tag;
+const digest = (seed: string): Digest => digestOf(new TextEncoder().encode(seed));
+const blob = (seed: string, size = seed.length): BlobRecord => ({ digest: digest(seed), size });
+
+const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
+
+function manifest(repository: RepositoryName, body: string, extra: Partial<ManifestRecord> = {}): ManifestRecord {
+  const bytes = new TextEncoder().encode(body);
+  return { repository, digest: digestOf(bytes), mediaType: OCI_MANIFEST, bytes, createdAt: 1_000, ...extra };
+}
+
+function session(overrides: Partial<UploadSession> = {}): UploadSession {
+  return {
+    id: randomUUID() as UploadId,
+    repository: repo("acme/web"),
+    tenant: acme,
+    size: 0,
+    staging: {},
+    createdAt: 1_000,
+    updatedAt: 1_000,
+    ...overrides,
+  };
+}
+
+export function metadataStoreContract(name: string, make: () => Promise<MetadataStoreFixture>): void {
+  describe(`${name} satisfies MetadataStore`, () => {
+    let fixture: MetadataStoreFixture;
+    let store: MetadataStore;
+    beforeEach(async () => {
+      fixture = await make();
+      store = fixture.store;
+    });
+    afterEach(async () => {
+      await fixture.cleanup();
+    });
+
+    describe("blobs", () => {
+      const web = repo("acme/web");
+      const api = repo("acme/api");
+
+      it("commits a blob, linked to its repository only", async () => {
+        const b = blob("layer");
+        expect(await store.findBlob(acme, b.digest)).toBeUndefined();
+        await store.commitBlob(acme, web, b);
+        expect(await store.findBlob(acme, b.digest)).toEqual(b);
+        expect(await store.findLinkedBlob(web, b.digest)).toEqual(b);
+        expect(await store.findLinkedBlob(api, b.digest)).toBeUndefined();
+      });
+
+      it("keeps the location an adapter gave", async () => {
+        const b: BlobRecord = { ...blob("located"), location: "somewhere/over/there" };
+        await store.commitBlob(acme, web, b);
+        expect(await store.findLinkedBlob(web, b.digest)).toEqual(b);
+      });
+
+      it("keeps the existing record when the blob is committed again", async () => {
+        const b = blob("again");
+        await store.commitBlob(acme, web, { ...b, location: "first" });
+        await store.commitBlob(acme, api, { ...b, location: "second" });
+        expect(await store.findBlob(acme, b.digest)).toEqual({ ...b, location: "first" });
+        expect(await store.findLinkedBlob(api, b.digest)).toEqual({ ...b, location: "first" });
+      });
+
+      it("creates the repository on commit", async () => {
+        expect(await store.repositoryExists(web)).toBe(false);
+        await store.commitBlob(acme, web, blob("x"));
+        expect(await store.repositoryExists(web)).toBe(true);
+        expect(await store.listRepositories({ limit: 10 })).toEqual({ items: [web], more: false });
+      });
+
+      it("mounts a blob the tenant has into another repository", async () => {
+        const b = blob("shared");
+        await store.commitBlob(acme, web, b);
+        expect(await store.linkBlob(acme, api, b.digest)).toEqual(b);
+        expect(await store.findLinkedBlob(api, b.digest)).toEqual(b);
+        expect(await store.repositoryExists(api)).toBe(true);
+        // Linking twice is harmless.
+        expect(await store.linkBlob(acme, api, b.digest)).toEqual(b);
+      });
+
+      it("refuses to link a digest the tenant does not have", async () => {
+        expect(await store.linkBlob(acme, api, digest("nothing"))).toBeUndefined();
+        expect(await store.findLinkedBlob(api, digest("nothing"))).toBeUndefined();
+      });
+
+      it("keeps tenants apart", async () => {
+        const b = blob("tenant-owned");
+        await store.commitBlob(acme, web, b);
+        expect(await store.findBlob(globex, b.digest)).toBeUndefined();
+        expect(await store.linkBlob(globex, repo("globex/app"), b.digest)).toBeUndefined();
+        expect(await store.findLinkedBlob(repo("globex/app"), b.digest)).toBeUndefined();
+        // The same digest in another tenant is another record.
+        await store.commitBlob(globex, repo("globex/app"), { ...b, location: "theirs" });
+        expect(await store.unlinkBlob(acme, web, b.digest)).toEqual({ unlinked: true, orphan: b });
+        expect(await store.findBlob(globex, b.digest)).toEqual({ ...b, location: "theirs" });
+      });
+
+      it("reports an orphan only when the last link goes", async () => {
+        const b = blob("twice-linked");
+        await store.commitBlob(acme, web, b);
+        await store.linkBlob(acme, api, b.digest);
+        expect(await store.unlinkBlob(acme, web, b.digest)).toEqual({ unlinked: true });
+        expect(await store.findLinkedBlob(web, b.digest)).toBeUndefined();
+        expect(await store.findBlob(acme, b.digest)).toEqual(b);
+        expect(await store.unlinkBlob(acme, web, b.digest)).toEqual({ unlinked: false });
+        expect(await store.unlinkBlob(acme, api, b.digest)).toEqual({ unlinked: true, orphan: b });
+        expect(await store.findBlob(acme, b.digest)).toBeUndefined();
+        expect(await store.unlinkBlob(acme, api, b.digest)).toEqual({ unlinked: false });
+      });
+    });
+
+    describe("upload sessions", () => {
+      it("creates, reads, updates and deletes a session", async () => {
+        const s = session({ staging: { parts: [{ n: 1, etag: "x" }] } });
+        await store.createUpload(s);
+        expect(await store.getUpload(s.id)).toEqual(s);
+        const next = { ...s, size: 100, staging: { parts: [] }, updatedAt: 2_000 };
+        expect(await store.updateUpload(next, 0)).toBe(true);
+        expect(await store.getUpload(s.id)).toEqual(next);
+        await store.deleteUpload(s.id);
+        expect(await store.getUpload(s.id)).toBeUndefined();
+        await store.deleteUpload(s.id);
+      });
+
+      it("refuses an update whose expected size is stale, changing nothing", async () => {
+        const s = session();
+        await store.createUpload(s);
+        expect(await store.updateUpload({ ...s, size: 10, updatedAt: 2_000 }, 0)).toBe(true);
+        expect(await store.updateUpload({ ...s, size: 20, staging: { lost: true }, updatedAt: 3_000 }, 0)).toBe(false);
+        expect(await store.getUpload(s.id)).toEqual({ ...s, size: 10, updatedAt: 2_000 });
+      });
+
+      it("answers false when updating a session that is gone", async () => {
+        const s = session();
+        expect(await store.updateUpload({ ...s, size: 10 }, 0)).toBe(false);
+        expect(await store.getUpload(s.id)).toBeUndefined();
+      });
+
+      it("lists idle sessions oldest first, at most limit", async () => {
+        const sessions = [5_000, 1_000, 4_000, 2_000, 9_000].map((t) => session({ createdAt: t, updatedAt: t }));
+        for (const s of sessions) await store.createUpload(s);
+        const idle = await store.listIdleUploads(5_000, 10);
+        expect(idle.map((s) => s.updatedAt)).toEqual([1_000, 2_000, 4_000]);
+        expect(idle[0]).toEqual(sessions[1]);
+        expect((await store.listIdleUploads(5_000, 2)).map((s) => s.updatedAt)).toEqual([1_000, 2_000]);
+        expect(await store.listIdleUploads(1_000, 10)).toEqual([]);
+      });
+    });
+
+    describe("manifests and tags", () => {
+      const web = repo("acme/web");
+
+      it("stores a manifest with tags and serves it by tag and by digest, byte for byte", async () => {
+        // Whitespace and key order are part of the digest: the bytes must come back exactly.
+        const m = manifest(web, '{ "schemaVersion":2,\n  "mediaType": "x" }\n');
+        await store.putManifest(m, [tag("v1"), tag("latest")]);
+        const byTag = await store.getManifest(web, { kind: "tag", tag: tag("latest") });
+        const byDigest = await store.getManifest(web, { kind: "digest", digest: m.digest });
+        expect(byTag).toEqual(m);
+        expect(byDigest).toEqual(m);
+        expect(digestOf(byTag!.bytes)).toBe(m.digest);
+        expect(await store.getManifest(web, { kind: "tag", tag: tag("v2") })).toBeUndefined();
+        expect(await store.getManifest(repo("acme/other"), { kind: "digest", digest: m.digest })).toBeUndefined();
+        expect(await store.repositoryExists(web)).toBe(true);
+      });
+
+      it("keeps subject, artifact type and annotations", async () => {
+        const m = manifest(web, "sbom", { subject: digest("image"), artifactType: "application/spdx+json", annotations: { a: "1" } });
+        await store.putManifest(m, []);
+        expect(await store.getManifest(web, { kind: "digest", digest: m.digest })).toEqual(m);
+      });
+
+      it("moves a tag when it is pushed again", async () => {
+        const one = manifest(web, "one");
+        const two = manifest(web, "two");
+        await store.putManifest(one, [tag("latest")]);
+        await store.putManifest(two, [tag("latest")]);
+        expect((await store.getManifest(web, { kind: "tag", tag: tag("latest") }))?.digest).toBe(two.digest);
+        expect(await store.getManifest(web, { kind: "digest", digest: one.digest })).toEqual(one);
+      });
+
+      it("keeps createdAt of the first push of a digest", async () => {
+        const m = manifest(web, "same");
+        await store.putManifest(m, [tag("a")]);
+        await store.putManifest({ ...m, createdAt: 9_000 }, [tag("b")]);
+        const stored = await store.getManifest(web, { kind: "tag", tag: tag("b") });
+        expect(stored?.createdAt).toBe(1_000);
+        expect((await store.getManifest(web, { kind: "tag", tag: tag("a") }))?.digest).toBe(m.digest);
+      });
+
+      it("deletes a manifest with every tag pointing at it", async () => {
+        const m = manifest(web, "doomed");
+        const other = manifest(web, "survivor");
+        await store.putManifest(m, [tag("a"), tag("b")]);
+        await store.putManifest(other, [tag("c")]);
+        expect(await store.deleteManifest(web, m.digest)).toBe(true);
+        expect(await store.getManifest(web, { kind: "digest", digest: m.digest })).toBeUndefined();
+        expect(await store.getManifest(web, { kind: "tag", tag: tag("a") })).toBeUndefined();
+        expect(await store.listTags(web, { limit: 10 })).toEqual({ items: ["c"], more: false });
+        expect(await store.deleteManifest(web, m.digest)).toBe(false);
+      });
+
+      it("deletes a tag only", async () => {
+        const m = manifest(web, "tagged");
+        await store.putManifest(m, [tag("a"), tag("b")]);
+        expect(await store.deleteTag(web, tag("a"))).toBe(true);
+        expect(await store.deleteTag(web, tag("a"))).toBe(false);
+        expect(await store.getManifest(web, { kind: "digest", digest: m.digest })).toEqual(m);
+        expect(await store.getManifest(web, { kind: "tag", tag: tag("b") })).toEqual(m);
+      });
+
+      it("lists tags in lexical order, page by page", async () => {
+        const names = ["v1.10", "v1.2", "latest", "A", "_x", "v1.9", "b-1", "Z"];
+        await store.putManifest(manifest(web, "m"), names.map(tag));
+        const sorted = [...names].sort();
+        expect(await store.listTags(web, { limit: 100 })).toEqual({ items: sorted, more: false });
+        expect(await store.listTags(web, { limit: names.length })).toEqual({ items: sorted, more: false });
+        const pages: string[] = [];
+        let after: string | undefined;
+        for (;;) {
+          const page = await store.listTags(web, after === undefined ? { limit: 3 } : { limit: 3, after });
+          expect(page!.items.length).toBeLessThanOrEqual(3);
+          pages.push(...page!.items);
+          if (!page!.more) break;
+          after = page!.items.at(-1);
+        }
+        expect(pages).toEqual(sorted);
+        expect(await store.listTags(web, { limit: 2, after: "latest" })).toEqual({ items: sorted.slice(sorted.indexOf("latest") + 1, sorted.indexOf("latest") + 3), more: true });
+        expect(await store.listTags(web, { limit: 5, after: "zzz" })).toEqual({ items: [], more: false });
+      });
+
+      it("answers undefined for the tags of an unknown repository, an empty page for a known one", async () => {
+        expect(await store.listTags(repo("acme/nothing"), { limit: 10 })).toBeUndefined();
+        await store.commitBlob(acme, web, blob("only-a-blob"));
+        expect(await store.listTags(web, { limit: 10 })).toEqual({ items: [], more: false });
+      });
+
+      it("lists repositories in lexical order, page by page", async () => {
+        const names = ["acme/web", "acme/api", "acme/web/frontend", "acme/web-2", "globex/app", "acme/a"];
+        for (const name of names) await store.commitBlob(name.startsWith("acme") ? acme : globex, repo(name), blob(`b-${name}`));
+        const sorted = [...names].sort();
+        expect(await store.listRepositories({ limit: 100 })).toEqual({ items: sorted, more: false });
+        const first = await store.listRepositories({ limit: 4 });
+        expect(first).toEqual({ items: sorted.slice(0, 4), more: true });
+        expect(await store.listRepositories({ limit: 4, after: first.items.at(-1)! })).toEqual({ items: sorted.slice(4), more: false });
+        // `after` need not name a repository.
+        expect(await store.listRepositories({ limit: 1, after: "acme/b" })).toEqual({ items: ["acme/web"], more: true });
+      });
+
+      it("lists the referrers of a subject, per repository, ordered by digest", async () => {
+        const subject = digest("image");
+        const sig = manifest(web, "signature", { subject, artifactType: "application/vnd.dev.cosign", annotations: { "org.example": "yes" } });
+        const sbom = manifest(web, "sbom", { subject, mediaType: "application/vnd.oci.image.index.v1+json" });
+        const unrelated = manifest(web, "unrelated", { subject: digest("other") });
+        const elsewhere = manifest(repo("acme/api"), "elsewhere", { subject });
+        for (const m of [sig, sbom, unrelated, elsewhere]) await store.putManifest(m, []);
+        await store.putManifest(manifest(web, "plain"), [tag("latest")]);
+
+        const referrers = await store.listReferrers(web, subject);
+        const expected = [
+          { digest: sig.digest, mediaType: OCI_MANIFEST, size: sig.bytes.byteLength, artifactType: "application/vnd.dev.cosign", annotations: { "org.example": "yes" } },
+          { digest: sbom.digest, mediaType: "application/vnd.oci.image.index.v1+json", size: sbom.bytes.byteLength },
+        ].sort((a, b) => (a.digest < b.digest ? -1 : 1));
+        expect(referrers).toEqual(expected);
+        expect(await store.listReferrers(repo("acme/api"), subject)).toEqual([
+          { digest: elsewhere.digest, mediaType: OCI_MANIFEST, size: elsewhere.bytes.byteLength },
+        ]);
+        expect(await store.listReferrers(repo("acme/none"), subject)).toEqual([]);
+
+        await store.deleteManifest(web, sig.digest);
+        expect((await store.listReferrers(web, subject)).map((r) => r.digest)).toEqual([sbom.digest]);
+      });
+
+      it("ends consistent when many pushes race for one tag", async () => {
+        const pushed = Array.from({ length: 20 }, (_, i) => manifest(web, `racer-${i}`));
+        await Promise.all(pushed.map((m) => store.putManifest(m, [tag("latest"), tag(`only-${m.digest.slice(7, 15)}`)])));
+        const winner = await store.getManifest(web, { kind: "tag", tag: tag("latest") });
+        expect(pushed.map((m) => m.digest)).toContain(winner?.digest);
+        expect(await store.getManifest(web, { kind: "digest", digest: winner!.digest })).toEqual(winner);
+        for (const m of pushed) expect(await store.getManifest(web, { kind: "digest", digest: m.digest })).toEqual(m);
+        expect((await store.listTags(web, { limit: 100 }))?.items).toHaveLength(21);
+      });
+    });
+  });
+}
