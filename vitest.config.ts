@@ -5,8 +5,10 @@ export default defineConfig({
     include: ["packages/*/test/**/*.test.ts", "test/**/*.test.ts"],
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    // 2 cores: run files in parallel, two at a time.
+    // 2 cores: run test files in parallel, two at a time.
     maxWorkers: 2,
     pool: "forks",
+    // The JSON report feeds .ci/run's one-line summary.
+    reporters: ["default", ["json", { outputFile: ".tmp/vitest.json" }]],
   },
 });

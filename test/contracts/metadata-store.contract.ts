@@ -1,8 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { digestOf, type Digest } from "../../packages/core/src/oci/digest.ts";
-import type { RepositoryName, Tag } from "../../packages/core/src/oci/names.ts";
-import type { BlobRecord, ManifestRecord, MetadataStore, TenantId, UploadId, UploadSession } from "../../packages/core/src/ports.ts";
+import { digestOf } from "@stratus/core";
+import type { BlobRecord, Digest, ManifestRecord, MetadataStore, RepositoryName, Tag, TenantId, UploadId, UploadSession } from "@stratus/core";
 
 // Every behaviour core relies on from a MetadataStore, written against the port only: SQLite runs it
 // here, DynamoDB (Local) runs the very same suite.

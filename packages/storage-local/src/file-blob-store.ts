@@ -2,18 +2,8 @@ import { createReadStream } from "node:fs";
 import { mkdir, open, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { Readable } from "node:stream";
-import { digestAlgorithm, digestHex, tryParseDigest, type Digest } from "../../core/src/oci/digest.ts";
-import {
-  StorageUnavailableError,
-  type AppendResult,
-  type BlobContent,
-  type BlobRecord,
-  type BlobStore,
-  type ByteRange,
-  type StagingState,
-  type TenantId,
-  type UploadId,
-} from "../../core/src/ports.ts";
+import { StorageUnavailableError, digestAlgorithm, digestHex, tryParseDigest } from "@stratus/core";
+import type { AppendResult, BlobContent, BlobRecord, BlobStore, ByteRange, Digest, StagingState, TenantId, UploadId } from "@stratus/core";
 
 // Blobs as files (DESIGN.md "Local embedded default"):
 //   <dataDir>/blobs/<tenant>/<algorithm>/<first two hex>/<hex>   committed, content-addressed, per tenant

@@ -1,20 +1,10 @@
 import Database from "better-sqlite3";
 import { join } from "node:path";
-import type { Digest } from "../../core/src/oci/digest.ts";
-import type { RepositoryName, Tag } from "../../core/src/oci/names.ts";
-import {
-  StorageUnavailableError,
-  type BlobRecord,
-  type ManifestRecord,
-  type ManifestReference,
-  type MetadataStore,
-  type Page,
-  type PageRequest,
-  type ReferrerRecord,
-  type TenantId,
-  type UploadId,
-  type UploadSession,
-} from "../../core/src/ports.ts";
+import { StorageUnavailableError } from "@stratus/core";
+import type {
+  BlobRecord, Digest, ManifestRecord, ManifestReference, MetadataStore, Page, PageRequest, ReferrerRecord, RepositoryName, Tag,
+  TenantId, UploadId, UploadSession,
+} from "@stratus/core";
 
 // Metadata in one SQLite file (DESIGN.md "Local embedded default"). better-sqlite3 is synchronous,
 // so every method runs to completion before another starts: concurrent pushes in one process are

@@ -3,10 +3,9 @@ import { appendFile, mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { digestHex, digestOf } from "../../core/src/oci/digest.ts";
-import type { RepositoryName } from "../../core/src/oci/names.ts";
-import type { TenantId, UploadId } from "../../core/src/ports.ts";
-import { blobStoreContract, pattern } from "../../../test/contracts/blob-store.contract.ts";
+import { digestHex, digestOf } from "@stratus/core";
+import type { RepositoryName, TenantId, UploadId } from "@stratus/core";
+import { blobStoreContract, expectBytes, pattern } from "../../../test/contracts/blob-store.contract.ts";
 import { FileBlobStore } from "../src/file-blob-store.ts";
 import { openLocalStorage } from "../src/index.ts";
 
@@ -53,7 +52,7 @@ describe("FileBlobStore on disk", () => {
     const bytes = Buffer.concat([first, second]);
     const chunks: Uint8Array[] = [];
     for await (const c of store.readUpload(id, r2.staging, 150)) chunks.push(c);
-    expect(Buffer.concat(chunks)).toEqual(bytes);
+    expectBytes(Buffer.concat(chunks), bytes);
   });
 
   it("commits only the recorded size of a longer staged file", async () => {
@@ -111,7 +110,7 @@ describe("FileBlobStore on disk", () => {
     await store.delete(tenant, blob);
     expect(content?.kind).toBe("stream");
     if (content?.kind !== "stream") return;
-    expect(Buffer.from(await new Response(content.body).arrayBuffer())).toEqual(Buffer.from(bytes));
+    expectBytes(new Uint8Array(await new Response(content.body).arrayBuffer()), bytes);
   });
 
   it("openLocalStorage creates the data directory layout", async () => {

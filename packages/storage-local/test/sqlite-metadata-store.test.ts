@@ -3,9 +3,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { digestOf } from "../../core/src/oci/digest.ts";
-import type { RepositoryName, Tag } from "../../core/src/oci/names.ts";
-import type { TenantId, UploadId } from "../../core/src/ports.ts";
+import { digestOf } from "@stratus/core";
+import type { RepositoryName, Tag, TenantId, UploadId } from "@stratus/core";
 import { metadataStoreContract } from "../../../test/contracts/metadata-store.contract.ts";
 import { SqliteMetadataStore } from "../src/sqlite-metadata-store.ts";
 
