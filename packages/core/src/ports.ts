@@ -3,7 +3,7 @@ import type { RepositoryName, Tag } from "./oci/names.ts";
 
 // The only doors out of core. Storage adapters (storage-local, storage-aws) implement BlobStore and
 // MetadataStore; entry adapters (server, lambda) supply an Authorizer. Each port has one contract
-// suite in @stratus/core/testing that every adapter must pass.
+// suite in test/contracts/ that every adapter must pass.
 //
 // Adapters translate their own failures (ENOENT, SQLITE_CONSTRAINT, ConditionalCheckFailed, NoSuchKey)
 // into the outcomes below; no storage error name reaches a service. A failure the adapter cannot
@@ -22,6 +22,7 @@ export interface ByteRange {
 
 /** How a committed blob's bytes reach the client. */
 export type BlobContent =
+  /** size is the whole blob's; range, when asked for, is what body holds (end capped at size - 1). */
   | { kind: "stream"; body: ReadableStream<Uint8Array>; size: number; range?: ByteRange }
   /** The client fetches the bytes elsewhere (a presigned S3 URL); range handled there. */
   | { kind: "redirect"; url: string };
@@ -43,6 +44,7 @@ export interface BlobStore {
   createUpload(id: UploadId, tenant: TenantId): Promise<StagingState>;
   /**
    * Appends the source's bytes at `offset` (always the current staged size). Streams in constant memory.
+   * Core never runs two appends on one upload at once (UploadService holds it exclusively).
    * A source that throws yields { ok: false } with the durable size; storage failures throw.
    */
   appendUpload(id: UploadId, staging: StagingState, offset: number, source: AsyncIterable<Uint8Array>): Promise<AppendResult>;
@@ -144,7 +146,7 @@ export interface MetadataStore {
   listIdleUploads(before: number, limit: number): Promise<UploadSession[]>;
 
   // Manifests and tags. Putting a manifest with tags is one transaction.
-  /** Stores the manifest (keeping createdAt of an existing one with that digest) and points the tags at it. */
+  /** Stores the manifest (keeping createdAt of an existing one with that digest), points the tags at it, creates the repository. */
   putManifest(manifest: ManifestRecord, tags: Tag[]): Promise<void>;
   getManifest(repository: RepositoryName, reference: ManifestReference): Promise<ManifestRecord | undefined>;
   /** Deletes the manifest and every tag that points at it; false if there was none. */

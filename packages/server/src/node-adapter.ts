@@ -19,9 +19,12 @@ export function toWebRequest(req: IncomingMessage): Request {
   } as RequestInit);
 }
 
-export async function writeWebResponse(response: Response, res: ServerResponse, method: string): Promise<void> {
+export async function writeWebResponse(response: Response, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const method = req.method ?? "GET";
   res.statusCode = response.status;
   response.headers.forEach((value, key) => res.setHeader(key, value));
+  // Answered before the body was read (an error on a large PATCH): close rather than drain gigabytes.
+  if (!req.complete) res.setHeader("connection", "close");
   if (!response.body || method === "HEAD") {
     await response.body?.cancel();
     res.end();
@@ -41,7 +44,7 @@ export function registryListener(registry: Registry, onDone: (req: IncomingMessa
           return onDone(req, res);
         }
         const response = await registry.handle(toWebRequest(req), { remoteAddress: req.socket.remoteAddress, rawTarget: req.url });
-        await writeWebResponse(response, res, req.method ?? "GET");
+        await writeWebResponse(response, req, res);
         onDone(req, res);
       } catch (error) {
         // The client went away mid-response, or the response stream failed: nothing left to tell it.
