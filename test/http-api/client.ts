@@ -38,16 +38,19 @@ export interface Descriptor {
   [field: string]: unknown;
 }
 
+/** Bytes backed by a plain ArrayBuffer, as fetch bodies must be. */
+export type Bytes = Uint8Array<ArrayBuffer>;
+
 export function digestOf(bytes: Uint8Array, algorithm: "sha256" | "sha512" = "sha256"): string {
   return `${algorithm}:${createHash(algorithm).update(bytes).digest("hex")}`;
 }
 
-export function randomBlob(size: number, algorithm: "sha256" | "sha512" = "sha256"): { bytes: Uint8Array; digest: string } {
+export function randomBlob(size: number, algorithm: "sha256" | "sha512" = "sha256"): { bytes: Bytes; digest: string } {
   const bytes = new Uint8Array(cryptoRandomBytes(size));
   return { bytes, digest: digestOf(bytes, algorithm) };
 }
 
-export function utf8(text: string): Uint8Array {
+export function utf8(text: string): Bytes {
   return new TextEncoder().encode(text);
 }
 
@@ -56,6 +59,12 @@ let counter = 0;
 export function uniqueName(area: string): string {
   counter += 1;
   return `http-api/${area}-${counter}-${cryptoRandomBytes(4).toString("hex")}`;
+}
+
+/** A manifest as sent: bytes as given, a string as UTF-8, anything else as compact JSON. */
+export function manifestBytes(body: unknown): Bytes {
+  if (body instanceof Uint8Array) return body as Bytes;
+  return utf8(typeof body === "string" ? body : JSON.stringify(body));
 }
 
 /** A body sent without Content-Length (Transfer-Encoding: chunked), split into the given parts. */
@@ -89,7 +98,7 @@ export class RegistryClient {
   }
 
   /** Monolithic upload (POST ?digest=, end-4b); expects 201. */
-  async pushBlob(name: string, bytes: Uint8Array, digest = digestOf(bytes)): Promise<string> {
+  async pushBlob(name: string, bytes: Bytes, digest = digestOf(bytes)): Promise<string> {
     const res = await this.fetch(`/v2/${name}/blobs/uploads/?digest=${digest}`, {
       method: "POST",
       headers: { "content-type": "application/octet-stream" },
@@ -100,19 +109,19 @@ export class RegistryClient {
   }
 
   /** Pushes the bytes as a blob and returns its descriptor. */
-  async pushDescriptor(name: string, mediaType: string, bytes: Uint8Array): Promise<Descriptor> {
+  async pushDescriptor(name: string, mediaType: string, bytes: Bytes): Promise<Descriptor> {
     return { mediaType, digest: await this.pushBlob(name, bytes), size: bytes.length };
   }
 
   /** PUT of a manifest (end-7); the raw response, for tests of refusals. */
   putManifest(name: string, reference: string, body: unknown, mediaType: string): Promise<Response> {
-    const bytes = body instanceof Uint8Array ? body : typeof body === "string" ? utf8(body) : utf8(JSON.stringify(body));
+    const bytes = manifestBytes(body);
     return this.fetch(`/v2/${name}/manifests/${reference}`, { method: "PUT", headers: { "content-type": mediaType }, body: bytes });
   }
 
   /** PUT of a manifest that must succeed; returns its digest, size and exact bytes. */
-  async pushManifest(name: string, reference: string, body: unknown, mediaType: string): Promise<Descriptor & { bytes: Uint8Array }> {
-    const bytes = body instanceof Uint8Array ? body : typeof body === "string" ? utf8(body) : utf8(JSON.stringify(body));
+  async pushManifest(name: string, reference: string, body: unknown, mediaType: string): Promise<Descriptor & { bytes: Bytes }> {
+    const bytes = manifestBytes(body);
     const res = await this.putManifest(name, reference, bytes, mediaType);
     expect(res.status, await describeFailure(res)).toBe(201);
     const digest = digestOf(bytes);
@@ -121,10 +130,10 @@ export class RegistryClient {
   }
 
   /** Config and one layer pushed, then an OCI image manifest; returns the manifest's descriptor. */
-  async pushImage(name: string, reference: string, extra: Record<string, unknown> = {}): Promise<Descriptor & { bytes: Uint8Array }> {
+  async pushImage(name: string, reference: string): Promise<Descriptor & { bytes: Bytes }> {
     const config = await this.pushDescriptor(name, OCI_CONFIG, utf8(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] }, n: Math.random() })));
     const layer = await this.pushDescriptor(name, OCI_LAYER, randomBlob(64).bytes);
-    return this.pushManifest(name, reference, { schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [layer], ...extra }, OCI_MANIFEST);
+    return this.pushManifest(name, reference, { schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [layer] }, OCI_MANIFEST);
   }
 
   /** Starts an upload session (end-4a); returns its URL from Location. */
@@ -146,6 +155,14 @@ export function withQuery(url: URL, params: Record<string, string>): string {
   const copy = new URL(url);
   for (const [key, value] of Object.entries(params)) copy.searchParams.append(key, value);
   return copy.toString();
+}
+
+/** Byte-for-byte equality; toEqual walks large arrays element by element and takes seconds. */
+export function expectBytes(actual: ArrayBuffer | Uint8Array, expected: Uint8Array): void {
+  const view = (b: ArrayBuffer | Uint8Array) => (b instanceof Uint8Array ? Buffer.from(b.buffer, b.byteOffset, b.byteLength) : Buffer.from(b));
+  const [a, e] = [view(actual), view(expected)];
+  expect(a.length, "byte count").toBe(e.length);
+  expect(a.equals(e), `bytes differ: ${digestOf(a)} instead of ${digestOf(e)}`).toBe(true);
 }
 
 export function expectApiVersion(res: Response): void {

@@ -18,7 +18,8 @@ export function errorTests(client: RegistryClient): void {
 
   describe("routing", () => {
     it("an unknown path is 404 UNSUPPORTED", async () => {
-      for (const path of ["/v2/foo/bar", "/v2/foo/blobs", "/v3/", "/"]) {
+      // Paths under /v2/ only: a gateway in front of the registry may answer others itself.
+      for (const path of ["/v2/foo/bar", "/v2/foo/blobs", "/v2/foo/manifests/", "/v2/foo/tags/list/x"]) {
         const res = await client.fetch(path);
         const error = await expectOciError(res, 404, "UNSUPPORTED");
         expect(error.message).toContain("no such endpoint");
@@ -68,10 +69,10 @@ export function errorTests(client: RegistryClient): void {
     }
 
     it("a name of exactly 255 characters is accepted", async () => {
-      const name = `${uniqueName("long")}/${"b".repeat(200)}`.slice(0, 255).replace(/[^a-z0-9]+$/, "");
-      const padded = name + "c".repeat(255 - name.length);
-      expect(padded).toHaveLength(255);
-      await expectOciError(await client.fetch(`/v2/${padded}/tags/list`), 404, "NAME_UNKNOWN");
+      const prefix = `${uniqueName("long")}/`;
+      const name = prefix + "c".repeat(255 - prefix.length);
+      expect(name).toHaveLength(255);
+      await expectOciError(await client.fetch(`/v2/${name}/tags/list`), 404, "NAME_UNKNOWN");
     });
 
     for (const target of ["/v2/a/../b/tags/list", "/v2/a/./b/tags/list", "/v2/../v2/a/tags/list", "/v2/a/%2e%2e/b/tags/list"]) {

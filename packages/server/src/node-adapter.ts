@@ -15,8 +15,32 @@ export function toWebRequest(req: IncomingMessage): Request {
   return new Request(`http://registry.local${req.url}`, {
     method,
     headers,
-    ...(withBody ? { body: Readable.toWeb(req) as ReadableStream<Uint8Array>, duplex: "half" } : {}),
+    ...(withBody ? { body: requestBody(req), duplex: "half" } : {}),
   } as RequestInit);
+}
+
+/**
+ * The request body as a Web stream, read only as core pulls it. Not Readable.toWeb: after a cancel
+ * (core refusing a request before reading its body) it still enqueues bytes the socket had buffered,
+ * and the ERR_INVALID_STATE that throws escapes every handler and ends the process (Node 20).
+ * A cancel stops reading without destroying the socket, so the error response still reaches the
+ * client; writeWebResponse then closes the connection instead of draining the rest.
+ */
+function requestBody(req: IncomingMessage): ReadableStream<Uint8Array> {
+  const chunks = req.iterator({ destroyOnReturn: false }) as AsyncIterator<Buffer>;
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const next = await chunks.next();
+        if (next.done) controller.close();
+        else controller.enqueue(next.value);
+      },
+      cancel() {
+        void chunks.return?.()?.catch(() => {});
+      },
+    },
+    { highWaterMark: 0 },
+  );
 }
 
 export async function writeWebResponse(response: Response, req: IncomingMessage, res: ServerResponse): Promise<void> {
