@@ -79,6 +79,8 @@ export interface UploadSession {
   /** Bytes durably staged so far. */
   size: number;
   staging: StagingState;
+  /** Saved SHA-256 state of the staged bytes (resumable hashing), absent when kept in process memory. */
+  hashState?: string;
   /** Epoch milliseconds. */
   createdAt: number;
   updatedAt: number;

@@ -42,7 +42,7 @@ export function createRegistry(deps: RegistryDeps, configInput: RegistryConfigIn
   const { blobs: blobStore, metadata, authorizer } = deps;
 
   const blobService = new BlobService({ blobs: blobStore, metadata, tenantOf, blobLock });
-  const uploadService = new UploadService({ blobs: blobStore, metadata, clock, tenantOf, blobLock, uploadTtlMs: config.uploadTtlSeconds * 1000 });
+  const uploadService = new UploadService({ blobs: blobStore, metadata, clock, tenantOf, blobLock, uploadTtlMs: config.uploadTtlSeconds * 1000, resumableHashing: config.resumableHashing });
   const manifestService = new ManifestService({ metadata, clock });
 
   const blobs = blobHandlers(blobService);

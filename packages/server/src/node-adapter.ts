@@ -63,8 +63,8 @@ export function registryListener(registry: Registry, onDone: (req: IncomingMessa
     void (async () => {
       try {
         if (!req.url?.startsWith("/")) {
-          res.statusCode = 400;
-          res.end();
+          // Absolute-form or "*" targets: not a registry request.
+          res.writeHead(400, { "docker-distribution-api-version": "registry/2.0", "content-length": "0" }).end();
           return onDone(req, res);
         }
         const response = await registry.handle(toWebRequest(req), { remoteAddress: req.socket.remoteAddress, rawTarget: req.url });

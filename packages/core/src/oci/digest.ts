@@ -1,4 +1,4 @@
-import { createHash, type Hash } from "node:crypto";
+import { createHash } from "node:crypto";
 import { RegistryError } from "../errors.ts";
 
 // A digest as the spec defines it (descriptor.md "Digests"): algorithm ":" encoded.
@@ -42,14 +42,6 @@ export function digestHex(digest: Digest): string {
   return digest.slice(digest.indexOf(":") + 1);
 }
 
-export function newHasher(algorithm: DigestAlgorithm = "sha256"): Hash {
-  return createHash(algorithm);
-}
-
 export function digestOf(bytes: Uint8Array, algorithm: DigestAlgorithm = "sha256"): Digest {
   return `${algorithm}:${createHash(algorithm).update(bytes).digest("hex")}` as Digest;
-}
-
-export function finishDigest(hash: Hash, algorithm: DigestAlgorithm): Digest {
-  return `${algorithm}:${hash.digest("hex")}` as Digest;
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { RegistryError } from "../errors.ts";
-import { digestAlgorithm, finishDigest, type Digest } from "../oci/digest.ts";
+import { digestAlgorithm, type Digest } from "../oci/digest.ts";
 import type { RepositoryName } from "../oci/names.ts";
 import type { BlobRecord, BlobStore, ByteRange, Clock, MetadataStore, TenantId, UploadId, UploadSession } from "../ports.ts";
 import { uploadRangeHeader } from "../http/ranges.ts";
@@ -14,6 +14,8 @@ export interface UploadDeps {
   tenantOf: (name: RepositoryName) => TenantId;
   blobLock: KeyedLock;
   uploadTtlMs: number;
+  /** Save the SHA-256 state with the session, for deployments where requests reach different processes. */
+  resumableHashing: boolean;
 }
 
 /** A chunk of upload bytes as a request delivers it. */
@@ -47,7 +49,7 @@ export class UploadService {
   private readonly busy = new Set<UploadId>();
 
   constructor(private readonly deps: UploadDeps) {
-    this.hashes = new UploadHashes(deps.blobs);
+    this.hashes = new UploadHashes(deps.blobs, deps.resumableHashing);
   }
 
   async start(repository: RepositoryName): Promise<UploadSession> {
@@ -86,8 +88,8 @@ export class UploadService {
       let current = session;
       if (chunk) current = await this.appendUnlocked(current, chunk);
       const algorithm = digestAlgorithm(digest);
-      const hash = algorithm === "sha256" ? await this.hashes.take(current) : await this.hashes.rebuild(current, algorithm);
-      const actual = finishDigest(hash, algorithm);
+      const hasher = algorithm === "sha256" ? await this.hashes.take(current) : await this.hashes.rebuild(current, algorithm);
+      const actual = `${algorithm}:${hasher.digestHex()}` as Digest;
       if (actual !== digest) {
         await this.discard(current);
         throw new RegistryError(
@@ -185,7 +187,7 @@ export class UploadService {
       );
     }
 
-    const hash = await this.hashes.take(session);
+    const hasher = await this.hashes.take(session);
     let received = 0;
     const expected = chunk.declaredLength ?? rangeLength;
     async function* hashed(): AsyncGenerator<Uint8Array> {
@@ -194,7 +196,7 @@ export class UploadService {
         if (expected !== undefined && received > expected) {
           throw new RegistryError("SIZE_INVALID", `the body is longer than the ${expected} bytes its headers announce`);
         }
-        hash.update(bytes);
+        hasher.update(bytes);
         yield bytes;
       }
     }
@@ -206,9 +208,20 @@ export class UploadService {
       this.hashes.drop(session.id);
       throw e;
     }
-    const updated: UploadSession = { ...session, size: result.size, staging: result.staging, updatedAt: this.deps.clock.now() };
+    // The hash covers the staged bytes only if every byte hashed was staged; otherwise the next
+    // request rebuilds it from the staged bytes.
+    const hashComplete = result.ok && result.size === session.size + received;
+    const { hashState: _stale, ...rest } = session;
+    const hashState = hashComplete ? hasher.exportState?.() : undefined;
+    const updated: UploadSession = {
+      ...rest,
+      size: result.size,
+      staging: result.staging,
+      updatedAt: this.deps.clock.now(),
+      ...(hashState !== undefined ? { hashState } : {}),
+    };
     if (!(await this.deps.metadata.updateUpload(updated, session.size))) throw this.conflict(session);
-    if (result.ok && result.size === session.size + received) this.hashes.put(session.id, result.size, hash);
+    if (hashComplete) this.hashes.put(session.id, result.size, hasher);
 
     if (!result.ok) {
       if (result.cause instanceof RegistryError) {
