@@ -138,6 +138,18 @@ export function metadataStoreContract(name: string, make: () => Promise<Metadata
         await store.deleteUpload(s.id);
       });
 
+      it("keeps the hash state with the session, and drops it when an update omits it", async () => {
+        const s = session({ hashState: "sha256:0:" + "A".repeat(43) + "=" });
+        await store.createUpload(s);
+        expect((await store.getUpload(s.id))?.hashState).toBe(s.hashState);
+        const next = { ...s, size: 64, hashState: "sha256:64:" + "B".repeat(43) + "=", updatedAt: 2_000 };
+        expect(await store.updateUpload(next, 0)).toBe(true);
+        expect((await store.getUpload(s.id))?.hashState).toBe(next.hashState);
+        const { hashState: _dropped, ...withoutState } = next;
+        expect(await store.updateUpload({ ...withoutState, size: 70 }, 64)).toBe(true);
+        expect((await store.getUpload(s.id))?.hashState).toBeUndefined();
+      });
+
       it("refuses an update whose expected size is stale, changing nothing", async () => {
         const s = session();
         await store.createUpload(s);

@@ -38,6 +38,8 @@ const MIGRATIONS: string[] = [
     staging TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL) WITHOUT ROWID;
   CREATE INDEX uploads_by_idle ON uploads (updated_at, id);
   `,
+  // Resumable hashing: the upload's SHA-256 state travels with its session.
+  `ALTER TABLE uploads ADD COLUMN hash_state TEXT;`,
 ];
 
 interface BlobRow { digest: string; size: number; location: string | null }
@@ -46,7 +48,9 @@ interface ManifestRow {
   subject: string | null; artifact_type: string | null; annotations: string | null; created_at: number;
 }
 interface ReferrerRow { digest: string; media_type: string; size: number; artifact_type: string | null; annotations: string | null }
-interface UploadRow { id: string; repository: string; tenant: string; size: number; staging: string; created_at: number; updated_at: number }
+interface UploadRow {
+  id: string; repository: string; tenant: string; size: number; staging: string; hash_state: string | null; created_at: number; updated_at: number;
+}
 
 export class SqliteMetadataStore implements MetadataStore {
   private readonly db: Database.Database;
@@ -116,7 +120,7 @@ export class SqliteMetadataStore implements MetadataStore {
     guard("create upload", () =>
       this.sql.insertUpload.run(
         session.id, session.repository, session.tenant, session.size,
-        JSON.stringify(session.staging), session.createdAt, session.updatedAt,
+        JSON.stringify(session.staging), session.hashState ?? null, session.createdAt, session.updatedAt,
       ),
     );
   }
@@ -127,7 +131,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async updateUpload(session: UploadSession, expectedSize: number): Promise<boolean> {
     return guard("update upload", () =>
-      this.sql.updateUpload.run(session.size, JSON.stringify(session.staging), session.updatedAt, session.id, expectedSize).changes > 0,
+      this.sql.updateUpload.run(session.size, JSON.stringify(session.staging), session.hashState ?? null, session.updatedAt, session.id, expectedSize).changes > 0,
     );
   }
 
@@ -237,11 +241,11 @@ function prepare(db: Database.Database) {
     insertRepository: s("INSERT INTO repositories (name) VALUES (?) ON CONFLICT DO NOTHING"),
     repositoryExists: s("SELECT 1 FROM repositories WHERE name = ?"),
     listRepositories: s("SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?").pluck(),
-    insertUpload: s(`INSERT INTO uploads (id, repository, tenant, size, staging, created_at, updated_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?)`),
+    insertUpload: s(`INSERT INTO uploads (id, repository, tenant, size, staging, hash_state, created_at, updated_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
     getUpload: s("SELECT * FROM uploads WHERE id = ?"),
     // The size condition makes a stale writer (a retried or racing PATCH) lose instead of overwrite.
-    updateUpload: s("UPDATE uploads SET size = ?, staging = ?, updated_at = ? WHERE id = ? AND size = ?"),
+    updateUpload: s("UPDATE uploads SET size = ?, staging = ?, hash_state = ?, updated_at = ? WHERE id = ? AND size = ?"),
     deleteUpload: s("DELETE FROM uploads WHERE id = ?"),
     idleUploads: s("SELECT * FROM uploads WHERE updated_at < ? ORDER BY updated_at, id LIMIT ?"),
     // Same digest, same bytes: refresh the descriptive columns, keep the first push's created_at.
@@ -277,6 +281,7 @@ function toUpload(row: UploadRow | undefined): UploadSession | undefined {
     tenant: row.tenant as TenantId,
     size: row.size,
     staging: JSON.parse(row.staging) as UploadSession["staging"],
+    ...(row.hash_state !== null ? { hashState: row.hash_state } : {}),
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };

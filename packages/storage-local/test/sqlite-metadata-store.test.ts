@@ -60,7 +60,7 @@ describe("SqliteMetadataStore on disk", () => {
     const db = new Database(join(dataDir, "metadata.db"), { readonly: true });
     try {
       expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
-      expect(db.pragma("user_version", { simple: true })).toBe(1);
+      expect(db.pragma("user_version", { simple: true })).toBe(2);
     } finally {
       db.close();
     }
