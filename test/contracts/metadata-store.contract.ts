@@ -181,7 +181,7 @@ export function metadataStoreContract(name: string, make: () => Promise<Metadata
       it("stores a manifest with tags and serves it by tag and by digest, byte for byte", async () => {
         // Whitespace and key order are part of the digest: the bytes must come back exactly.
         const m = manifest(web, '{ "schemaVersion":2,\n  "mediaType": "x" }\n');
-        await store.putManifest(m, [tag("v1"), tag("latest")]);
+        await store.putManifest(acme, m, [tag("v1"), tag("latest")]);
         const byTag = await store.getManifest(web, { kind: "tag", tag: tag("latest") });
         const byDigest = await store.getManifest(web, { kind: "digest", digest: m.digest });
         expect(byTag).toEqual(m);
@@ -194,23 +194,23 @@ export function metadataStoreContract(name: string, make: () => Promise<Metadata
 
       it("keeps subject, artifact type and annotations", async () => {
         const m = manifest(web, "sbom", { subject: digest("image"), artifactType: "application/spdx+json", annotations: { a: "1" } });
-        await store.putManifest(m, []);
+        await store.putManifest(acme, m, []);
         expect(await store.getManifest(web, { kind: "digest", digest: m.digest })).toEqual(m);
       });
 
       it("moves a tag when it is pushed again", async () => {
         const one = manifest(web, "one");
         const two = manifest(web, "two");
-        await store.putManifest(one, [tag("latest")]);
-        await store.putManifest(two, [tag("latest")]);
+        await store.putManifest(acme, one, [tag("latest")]);
+        await store.putManifest(acme, two, [tag("latest")]);
         expect((await store.getManifest(web, { kind: "tag", tag: tag("latest") }))?.digest).toBe(two.digest);
         expect(await store.getManifest(web, { kind: "digest", digest: one.digest })).toEqual(one);
       });
 
       it("keeps createdAt of the first push of a digest", async () => {
         const m = manifest(web, "same");
-        await store.putManifest(m, [tag("a")]);
-        await store.putManifest({ ...m, createdAt: 9_000 }, [tag("b")]);
+        await store.putManifest(acme, m, [tag("a")]);
+        await store.putManifest(acme, { ...m, createdAt: 9_000 }, [tag("b")]);
         const stored = await store.getManifest(web, { kind: "tag", tag: tag("b") });
         expect(stored?.createdAt).toBe(1_000);
         expect((await store.getManifest(web, { kind: "tag", tag: tag("a") }))?.digest).toBe(m.digest);
@@ -219,8 +219,8 @@ export function metadataStoreContract(name: string, make: () => Promise<Metadata
       it("deletes a manifest with every tag pointing at it", async () => {
         const m = manifest(web, "doomed");
         const other = manifest(web, "survivor");
-        await store.putManifest(m, [tag("a"), tag("b")]);
-        await store.putManifest(other, [tag("c")]);
+        await store.putManifest(acme, m, [tag("a"), tag("b")]);
+        await store.putManifest(acme, other, [tag("c")]);
         expect(await store.deleteManifest(web, m.digest)).toBe(true);
         expect(await store.getManifest(web, { kind: "digest", digest: m.digest })).toBeUndefined();
         expect(await store.getManifest(web, { kind: "tag", tag: tag("a") })).toBeUndefined();
@@ -230,7 +230,7 @@ export function metadataStoreContract(name: string, make: () => Promise<Metadata
 
       it("deletes a tag only", async () => {
         const m = manifest(web, "tagged");
-        await store.putManifest(m, [tag("a"), tag("b")]);
+        await store.putManifest(acme, m, [tag("a"), tag("b")]);
         expect(await store.deleteTag(web, tag("a"))).toBe(true);
         expect(await store.deleteTag(web, tag("a"))).toBe(false);
         expect(await store.getManifest(web, { kind: "digest", digest: m.digest })).toEqual(m);
@@ -239,7 +239,7 @@ export function metadataStoreContract(name: string, make: () => Promise<Metadata
 
       it("lists tags in lexical order, page by page", async () => {
         const names = ["v1.10", "v1.2", "latest", "A", "_x", "v1.9", "b-1", "Z"];
-        await store.putManifest(manifest(web, "m"), names.map(tag));
+        await store.putManifest(acme, manifest(web, "m"), names.map(tag));
         const sorted = [...names].sort();
         expect(await store.listTags(web, { limit: 100 })).toEqual({ items: sorted, more: false });
         expect(await store.listTags(web, { limit: names.length })).toEqual({ items: sorted, more: false });
@@ -281,8 +281,8 @@ export function metadataStoreContract(name: string, make: () => Promise<Metadata
         const sbom = manifest(web, "sbom", { subject, mediaType: "application/vnd.oci.image.index.v1+json" });
         const unrelated = manifest(web, "unrelated", { subject: digest("other") });
         const elsewhere = manifest(repo("acme/api"), "elsewhere", { subject });
-        for (const m of [sig, sbom, unrelated, elsewhere]) await store.putManifest(m, []);
-        await store.putManifest(manifest(web, "plain"), [tag("latest")]);
+        for (const m of [sig, sbom, unrelated, elsewhere]) await store.putManifest(acme, m, []);
+        await store.putManifest(acme, manifest(web, "plain"), [tag("latest")]);
 
         const referrers = await store.listReferrers(web, subject);
         const expected = [
@@ -301,12 +301,53 @@ export function metadataStoreContract(name: string, make: () => Promise<Metadata
 
       it("ends consistent when many pushes race for one tag", async () => {
         const pushed = Array.from({ length: 20 }, (_, i) => manifest(web, `racer-${i}`));
-        await Promise.all(pushed.map((m) => store.putManifest(m, [tag("latest"), tag(`only-${m.digest.slice(7, 15)}`)])));
+        await Promise.all(pushed.map((m) => store.putManifest(acme, m, [tag("latest"), tag(`only-${m.digest.slice(7, 15)}`)])));
         const winner = await store.getManifest(web, { kind: "tag", tag: tag("latest") });
         expect(pushed.map((m) => m.digest)).toContain(winner?.digest);
         expect(await store.getManifest(web, { kind: "digest", digest: winner!.digest })).toEqual(winner);
         for (const m of pushed) expect(await store.getManifest(web, { kind: "digest", digest: m.digest })).toEqual(m);
         expect((await store.listTags(web, { limit: 100 }))?.items).toHaveLength(21);
+      });
+    });
+
+    describe("usage", () => {
+      const web = repo("acme/web");
+      const api = repo("acme/api");
+
+      it("counts repositories and each distinct blob of a tenant once, plus manifests", async () => {
+        expect(await store.tenantUsage(acme)).toEqual({ repositories: 0, storedBytes: 0 });
+        await store.commitBlob(acme, web, blob("layer-one", 100));
+        await store.commitBlob(acme, api, blob("layer-one", 100));
+        await store.linkBlob(acme, api, digest("layer-one"));
+        await store.commitBlob(acme, api, blob("layer-two", 30));
+        await store.commitBlob(globex, repo("globex/app"), blob("layer-one", 100));
+        const m = manifest(web, '{"n":1}');
+        await store.putManifest(acme, m, [tag("v1")]);
+        await store.putManifest(acme, m, [tag("v2")]);
+        expect(await store.tenantUsage(acme)).toEqual({ repositories: 2, storedBytes: 130 + m.bytes.length });
+        expect(await store.tenantUsage(globex)).toEqual({ repositories: 1, storedBytes: 100 });
+        expect(await store.manifestCount(web)).toBe(1);
+        expect(await store.manifestCount(api)).toBe(0);
+        expect(await store.manifestCount(repo("acme/none"))).toBe(0);
+      });
+
+      it("gives room back when content is deleted", async () => {
+        await store.commitBlob(acme, web, blob("layer-one", 100));
+        const m = manifest(web, '{"n":2}');
+        await store.putManifest(acme, m, [tag("v1")]);
+        await store.deleteManifest(web, m.digest);
+        expect(await store.manifestCount(web)).toBe(0);
+        await store.unlinkBlob(acme, web, digest("layer-one"));
+        expect((await store.tenantUsage(acme)).storedBytes).toBe(0);
+      });
+
+      it("stays exact when many commits of one blob and many manifests race", async () => {
+        await Promise.all(Array.from({ length: 20 }, (_, i) => store.commitBlob(acme, repo(`acme/r${i % 4}`), blob("shared", 1000))));
+        const manifests = Array.from({ length: 10 }, (_, i) => manifest(web, `{"race":${i}}`));
+        await Promise.all(manifests.flatMap((m) => [store.putManifest(acme, m, [tag("latest")]), store.putManifest(acme, m, [])]));
+        const manifestBytes = manifests.reduce((sum, m) => sum + m.bytes.length, 0);
+        expect(await store.tenantUsage(acme)).toEqual({ repositories: 5, storedBytes: 1000 + manifestBytes });
+        expect(await store.manifestCount(web)).toBe(10);
       });
     });
   });

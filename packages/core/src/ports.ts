@@ -128,7 +128,10 @@ export interface MetadataStore {
   findBlob(tenant: TenantId, digest: Digest): Promise<BlobRecord | undefined>;
   /** The blob if it is linked to this repository (one read: blob HEAD and GET). */
   findLinkedBlob(repository: RepositoryName, digest: Digest): Promise<BlobRecord | undefined>;
-  /** Records the tenant's blob (keeping an existing record) and links it to the repository, creating the repository. */
+  /**
+   * Records the tenant's blob (keeping an existing record) and links it to the repository, creating the
+   * repository (owned by `tenant`). The blob's size counts once in the tenant's stored bytes.
+   */
   commitBlob(tenant: TenantId, repository: RepositoryName, blob: BlobRecord): Promise<void>;
   /** Links a blob the tenant already has to the repository (mount); undefined if the tenant has no such blob. */
   linkBlob(tenant: TenantId, repository: RepositoryName, digest: Digest): Promise<BlobRecord | undefined>;
@@ -148,8 +151,11 @@ export interface MetadataStore {
   listIdleUploads(before: number, limit: number): Promise<UploadSession[]>;
 
   // Manifests and tags. Putting a manifest with tags is one transaction.
-  /** Stores the manifest (keeping createdAt of an existing one with that digest), points the tags at it, creates the repository. */
-  putManifest(manifest: ManifestRecord, tags: Tag[]): Promise<void>;
+  /**
+   * Stores the manifest (keeping createdAt of an existing one with that digest), points the tags at it,
+   * creates the repository (owned by `tenant`) and counts the manifest in the usage figures, atomically.
+   */
+  putManifest(tenant: TenantId, manifest: ManifestRecord, tags: Tag[]): Promise<void>;
   getManifest(repository: RepositoryName, reference: ManifestReference): Promise<ManifestRecord | undefined>;
   /** Deletes the manifest and every tag that points at it; false if there was none. */
   deleteManifest(repository: RepositoryName, digest: Digest): Promise<boolean>;
@@ -162,6 +168,17 @@ export interface MetadataStore {
   /** Manifests in the repository whose subject is `subject`, ordered by digest. */
   listReferrers(repository: RepositoryName, subject: Digest): Promise<ReferrerRecord[]>;
   repositoryExists(repository: RepositoryName): Promise<boolean>;
+
+  // Usage, kept exact as content is committed and deleted (quotas read it).
+  /** Repositories of the tenant, and its stored bytes: each distinct blob once, plus every manifest. */
+  tenantUsage(tenant: TenantId): Promise<TenantUsage>;
+  /** Manifests stored in the repository (0 when unknown). */
+  manifestCount(repository: RepositoryName): Promise<number>;
+}
+
+export interface TenantUsage {
+  repositories: number;
+  storedBytes: number;
 }
 
 /** Thrown by adapters for failures of the storage itself; clients get 503 and retry. */

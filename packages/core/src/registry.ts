@@ -43,7 +43,7 @@ export function createRegistry(deps: RegistryDeps, configInput: RegistryConfigIn
 
   const blobService = new BlobService({ blobs: blobStore, metadata, tenantOf, blobLock });
   const uploadService = new UploadService({ blobs: blobStore, metadata, clock, tenantOf, blobLock, uploadTtlMs: config.uploadTtlSeconds * 1000, resumableHashing: config.resumableHashing });
-  const manifestService = new ManifestService({ metadata, clock });
+  const manifestService = new ManifestService({ metadata, clock, tenantOf });
 
   const blobs = blobHandlers(blobService);
   const uploads = uploadHandlers(uploadService, authorizer, config, (r) => contexts.get(r) ?? {});

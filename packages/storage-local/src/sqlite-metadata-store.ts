@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { StorageUnavailableError } from "@stratus/core";
 import type {
   BlobRecord, Digest, ManifestRecord, ManifestReference, MetadataStore, Page, PageRequest, ReferrerRecord, RepositoryName, Tag,
-  TenantId, UploadId, UploadSession,
+  TenantId, TenantUsage, UploadId, UploadSession,
 } from "@stratus/core";
 
 // Metadata in one SQLite file (DESIGN.md "Local embedded default"). better-sqlite3 is synchronous,
@@ -40,6 +40,9 @@ const MIGRATIONS: string[] = [
   `,
   // Resumable hashing: the upload's SHA-256 state travels with its session.
   `ALTER TABLE uploads ADD COLUMN hash_state TEXT;`,
+  // Usage per tenant: a repository records its owner.
+  `ALTER TABLE repositories ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+   CREATE INDEX repositories_by_tenant ON repositories (tenant);`,
 ];
 
 interface BlobRow { digest: string; size: number; location: string | null }
@@ -86,7 +89,7 @@ export class SqliteMetadataStore implements MetadataStore {
     guard("commit blob", () =>
       this.db.transaction(() => {
         this.sql.insertBlob.run(tenant, blob.digest, blob.size, blob.location ?? null);
-        this.sql.insertRepository.run(repository);
+        this.sql.insertRepository.run(repository, tenant);
         this.sql.insertLink.run(repository, blob.digest, tenant);
       })(),
     );
@@ -97,7 +100,7 @@ export class SqliteMetadataStore implements MetadataStore {
       this.db.transaction(() => {
         const blob = toBlob(this.sql.findBlob.get(tenant, digest) as BlobRow | undefined);
         if (!blob) return undefined;
-        this.sql.insertRepository.run(repository);
+        this.sql.insertRepository.run(repository, tenant);
         this.sql.insertLink.run(repository, digest, tenant);
         return blob;
       })(),
@@ -145,12 +148,12 @@ export class SqliteMetadataStore implements MetadataStore {
     );
   }
 
-  async putManifest(manifest: ManifestRecord, tags: Tag[]): Promise<void> {
+  async putManifest(tenant: TenantId, manifest: ManifestRecord, tags: Tag[]): Promise<void> {
     const m = manifest;
     guard("put manifest", () =>
       this.db.transaction(() => {
         // A manifest can arrive before any blob is linked (an index of manifests pushed by digest only).
-        this.sql.insertRepository.run(m.repository);
+        this.sql.insertRepository.run(m.repository, tenant);
         this.sql.upsertManifest.run(
           m.repository, m.digest, m.mediaType, toBuffer(m.bytes), m.subject ?? null, m.artifactType ?? null,
           m.annotations === undefined ? null : JSON.stringify(m.annotations), m.createdAt,
@@ -197,6 +200,20 @@ export class SqliteMetadataStore implements MetadataStore {
     );
   }
 
+  async tenantUsage(tenant: TenantId): Promise<TenantUsage> {
+    // Computed from the rows themselves, in one read transaction: exact by construction.
+    return guard("read usage", () =>
+      this.db.transaction(() => ({
+        repositories: this.sql.countRepositories.get(tenant) as number,
+        storedBytes: (this.sql.blobBytes.get(tenant) as number) + (this.sql.manifestBytes.get(tenant) as number),
+      }))(),
+    );
+  }
+
+  async manifestCount(repository: RepositoryName): Promise<number> {
+    return guard("count manifests", () => this.sql.manifestCount.get(repository) as number);
+  }
+
   async listReferrers(repository: RepositoryName, subject: Digest): Promise<ReferrerRecord[]> {
     return guard("list referrers", () =>
       (this.sql.referrers.all(repository, subject) as ReferrerRow[]).map(
@@ -238,7 +255,12 @@ function prepare(db: Database.Database) {
     insertLink: s("INSERT INTO blob_links (repository, digest, tenant) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"),
     deleteLink: s("DELETE FROM blob_links WHERE repository = ? AND digest = ? AND tenant = ?"),
     anyLink: s("SELECT 1 FROM blob_links WHERE tenant = ? AND digest = ? LIMIT 1"),
-    insertRepository: s("INSERT INTO repositories (name) VALUES (?) ON CONFLICT DO NOTHING"),
+    insertRepository: s("INSERT INTO repositories (name, tenant) VALUES (?, ?) ON CONFLICT DO NOTHING"),
+    countRepositories: s("SELECT count(*) FROM repositories WHERE tenant = ?").pluck(),
+    blobBytes: s("SELECT coalesce(sum(size), 0) FROM blobs WHERE tenant = ?").pluck(),
+    manifestBytes: s(`SELECT coalesce(sum(length(m.bytes)), 0) FROM manifests m
+      JOIN repositories r ON r.name = m.repository WHERE r.tenant = ?`).pluck(),
+    manifestCount: s("SELECT count(*) FROM manifests WHERE repository = ?").pluck(),
     repositoryExists: s("SELECT 1 FROM repositories WHERE name = ?"),
     listRepositories: s("SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?").pluck(),
     insertUpload: s(`INSERT INTO uploads (id, repository, tenant, size, staging, hash_state, created_at, updated_at)

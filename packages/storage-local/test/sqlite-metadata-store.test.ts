@@ -40,7 +40,7 @@ describe("SqliteMetadataStore on disk", () => {
 
     const first = new SqliteMetadataStore({ dataDir });
     await first.commitBlob("acme" as TenantId, web, blob);
-    await first.putManifest(manifest, ["v1" as Tag]);
+    await first.putManifest("default" as TenantId, manifest, ["v1" as Tag]);
     await first.createUpload(upload);
     first.close();
 
@@ -60,7 +60,7 @@ describe("SqliteMetadataStore on disk", () => {
     const db = new Database(join(dataDir, "metadata.db"), { readonly: true });
     try {
       expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
-      expect(db.pragma("user_version", { simple: true })).toBe(2);
+      expect(db.pragma("user_version", { simple: true })).toBe(3);
     } finally {
       db.close();
     }

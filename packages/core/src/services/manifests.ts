@@ -3,11 +3,12 @@ import { digestAlgorithm, digestOf, parseDigest, type Digest, type DigestAlgorit
 import { parseManifest, type Descriptor, type ParsedManifest } from "../oci/manifest-schema.ts";
 import { EMPTY_BLOB, FOREIGN_LAYER_MEDIA_TYPES } from "../oci/media-types.ts";
 import { parseTag, type RepositoryName, type Tag } from "../oci/names.ts";
-import type { Clock, ManifestRecord, ManifestReference, MetadataStore } from "../ports.ts";
+import type { Clock, ManifestRecord, ManifestReference, MetadataStore, TenantId } from "../ports.ts";
 
 export interface ManifestDeps {
   metadata: MetadataStore;
   clock: Clock;
+  tenantOf: (name: RepositoryName) => TenantId;
 }
 
 /** A <reference> path segment: a digest if it has the digest shape, otherwise a tag. */
@@ -67,7 +68,7 @@ export class ManifestService {
       ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
     };
     const tags = [...new Set([...(reference.kind === "tag" ? [reference.tag] : []), ...extraTags])];
-    await this.deps.metadata.putManifest(record, tags);
+    await this.deps.metadata.putManifest(this.deps.tenantOf(repository), record, tags);
     return { digest, ...(parsed.subject ? { subject: parsed.subject.digest } : {}) };
   }
 
