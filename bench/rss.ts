@@ -26,11 +26,16 @@ export function startRssSampler(pid: number, intervalMs = 50): { stop(): RssSamp
     }
   };
   const timer = setInterval(sample, intervalMs);
+  let result: RssSample | undefined;
   return {
+    /** Idempotent: the first call takes a last sample and freezes the figures. */
     stop() {
-      clearInterval(timer);
-      sample();
-      return { baselineKiB: first.vmRssKiB, peakSampledKiB: peak, vmHwmKiB: hwm, samples };
+      if (!result) {
+        clearInterval(timer);
+        sample();
+        result = { baselineKiB: first.vmRssKiB, peakSampledKiB: peak, vmHwmKiB: hwm, samples };
+      }
+      return result;
     },
   };
 }

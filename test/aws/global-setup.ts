@@ -1,0 +1,20 @@
+import type { TestProject } from "vitest/node";
+import { startDynamoDbLocal } from "./support/dynamodb-local.ts";
+import { startRadosgw } from "./support/radosgw.ts";
+import type { AwsTestBackends } from "./support/backends.ts";
+
+// Starts DynamoDB Local and radosgw once for the whole AWS run, in parallel, and stops them after.
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const [dynamo, s3] = await Promise.all([startDynamoDbLocal(), startRadosgw()]);
+  const backends: AwsTestBackends = {
+    region: "us-east-1",
+    dynamoEndpoint: dynamo.endpoint,
+    s3Endpoint: s3.endpoint,
+    accessKeyId: s3.accessKeyId,
+    secretAccessKey: s3.secretAccessKey,
+  };
+  project.provide("awsBackends", backends);
+  return async () => {
+    await Promise.allSettled([dynamo.stop(), s3.stop()]);
+  };
+}
