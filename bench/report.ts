@@ -59,7 +59,7 @@ export function renderTable(rows: Row[], peerName: string): string {
       .map((c, i) => (numeric.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
       .join("  ")
       .trimEnd();
-  const sep = widths.map((w) => "-".repeat(w)).join("  ");
+  const sep = widths.map((w) => "-".repeat(w)).join("  ").trimEnd();
   return [line(header), sep, ...body.map(line)].join("\n");
 }
 

@@ -6,8 +6,8 @@ import { makeStreamedBlob, MANIFEST_ACCEPT, pushStreamedBlob, seedImage, type Bi
 import { runLoad, type LoadResult, type LoadSpec } from "./load.ts";
 import { describeMachine, renderTable, ratio, type Row } from "./report.ts";
 import { startRssSampler, type RssSample } from "./rss.ts";
-import { distributionAvailable, distributionVersion, REPO_ROOT, startRegistry, type RegistryKind, type RunningRegistry } from "./servers.ts";
-import { pushThenPull, skopeoAvailable, skopeoVersion, type PushPullTimes } from "./skopeo.ts";
+import { DISTRIBUTION_BIN, distributionAvailable, distributionVersion, REPO_ROOT, startRegistry, type RegistryKind, type RunningRegistry } from "./servers.ts";
+import { pushThenPull, SKOPEO_BIN, skopeoAvailable, skopeoVersion, type PushPullTimes } from "./skopeo.ts";
 
 // `npm run bench`: Stratus (local server, embedded storage) against the CNCF distribution registry
 // (Debian's docker-registry), both on loopback, in the same run. Not part of the tests.
@@ -90,7 +90,9 @@ async function loadScenario(kinds: RegistryKind[], errors: Errors) {
           (results[kind] ??= []).push(r);
           log(
             `  ${kind.padEnd(12)} ${spec.name.padEnd(13)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  ` +
-              `server CPU ${r.serverCpuUsPerRequest.toFixed(0)} us/req${r.errors ? `  ERRORS ${r.errors}: ${r.firstError}` : ""}`,
+              `server CPU ${r.serverCpuUsPerRequest.toFixed(0)} us/req` +
+              (r.newConnections ? `  (${r.newConnections} new connections: keep-alive broken?)` : "") +
+              (r.errors ? `  ERRORS ${r.errors}: ${r.firstError}` : ""),
           );
           if (r.errors) errors.push(`${spec.name} ${kind}: ${r.errors} errors, first: ${r.firstError}`);
         }
@@ -168,8 +170,8 @@ async function main(): Promise<void> {
   const errors: Errors = [];
 
   log(`Stratus benchmark: ${machine.distro ?? machine.os} ${machine.kernel}, ${machine.cpus} x ${machine.cpuModel}, ${machine.memoryGiB} GiB, node ${machine.node}`);
-  log(haveDistribution ? `peer: ${machine.dockerRegistry}` : "peer: docker-registry NOT INSTALLED (/usr/bin/docker-registry missing; apt-get install docker-registry): Stratus-only figures, no ratios");
-  log(haveSkopeo ? `skopeo: ${machine.skopeo}` : "skopeo NOT INSTALLED (/usr/bin/skopeo missing; apt-get install skopeo): push/pull scenario skipped");
+  log(haveDistribution ? `peer: ${machine.dockerRegistry}` : `peer: docker-registry NOT INSTALLED (${DISTRIBUTION_BIN} missing; apt-get install docker-registry): Stratus-only figures, no ratios`);
+  log(haveSkopeo ? `skopeo: ${machine.skopeo}` : `skopeo NOT INSTALLED (${SKOPEO_BIN} missing; apt-get install skopeo): push/pull scenario skipped`);
 
   let skopeo: PerRegistry<PushPullTimes[]> | null = null;
   if (haveSkopeo) {
@@ -188,8 +190,12 @@ async function main(): Promise<void> {
   log(`\nResults (Stratus/peer ratio: below 1 is better where lower is better, above 1 where higher is better)\n`);
   log(renderTable(rows, haveDistribution ? PEER_NAME : "(peer absent)"));
   log("");
-  log(`Notes: both servers on 127.0.0.1, same machine, same run; each scenario starts fresh servers on fresh data dirs.`);
-  log(`  The load generator (undici, in this Node process) shares the ${machine.cpus} CPUs with the server under test, so req/s`);
+  log(
+    haveDistribution
+      ? "Notes: both servers on 127.0.0.1, same machine, same run; each scenario starts fresh servers on fresh data dirs."
+      : "Notes: Stratus on 127.0.0.1; each scenario starts a fresh server on a fresh data dir.",
+  );
+  log(`  The load generator (node:http, in this Node process) shares the ${machine.cpus} CPUs with the server under test, so req/s`);
   log(`  is bounded by both; "server CPU per request" (from /proc/<pid>/stat) is the server's own cost.`);
   log(`  RSS is of the server process itself (node for Stratus, docker-registry for the peer); "peak" is the`);
   log(`  highest VmRSS seen while the 1 GiB push ran.`);

@@ -9,7 +9,8 @@ import { makeTempDir, removeDir, trackChild } from "./cleanup.ts";
 // loopback port.
 
 export const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
-export const DISTRIBUTION_BIN = "/usr/bin/docker-registry";
+/** Debian's package docker-registry; STRATUS_BENCH_DISTRIBUTION_BIN points elsewhere (a missing path skips the peer). */
+export const DISTRIBUTION_BIN = process.env.STRATUS_BENCH_DISTRIBUTION_BIN ?? "/usr/bin/docker-registry";
 
 export type RegistryKind = "stratus" | "distribution";
 

@@ -5,7 +5,8 @@ import { trackChild } from "./cleanup.ts";
 
 // skopeo copy between an OCI layout on disk and a registry on loopback (plain HTTP).
 
-export const SKOPEO_BIN = "/usr/bin/skopeo";
+/** STRATUS_BENCH_SKOPEO_BIN points elsewhere (a missing path skips the scenario). */
+export const SKOPEO_BIN = process.env.STRATUS_BENCH_SKOPEO_BIN ?? "/usr/bin/skopeo";
 
 export function skopeoAvailable(): boolean {
   return existsSync(SKOPEO_BIN);

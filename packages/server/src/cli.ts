@@ -17,7 +17,8 @@ export async function runServerCli(argv: string[], env: NodeJS.ProcessEnv): Prom
   }
   const logger = pino({ level: options.logLevel });
   const running = await startServer(options, logger);
-  logger.info({ url: running.url, dataDir: options.dataDir }, `Stratus registry listening on ${running.url}`);
+  const where = options.storage === "aws" ? { bucket: options.bucket, table: options.table, region: options.region } : { dataDir: options.dataDir };
+  logger.info({ url: running.url, storage: options.storage, ...where }, `Stratus registry listening on ${running.url}`);
 
   const stop = (signal: string) => {
     logger.info({ signal }, "shutting down");

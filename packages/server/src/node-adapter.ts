@@ -43,6 +43,8 @@ function requestBody(req: IncomingMessage): ReadableStream<Uint8Array> {
   );
 }
 
+const SMALL_BODY = 256 * 1024;
+
 export async function writeWebResponse(response: Response, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const method = req.method ?? "GET";
   res.statusCode = response.status;
@@ -52,6 +54,13 @@ export async function writeWebResponse(response: Response, req: IncomingMessage,
   if (!response.body || method === "HEAD") {
     await response.body?.cancel();
     res.end();
+    return;
+  }
+  // Small bodies (manifests, JSON, errors) in one write: a stream pipeline per 500-byte body costs
+  // more CPU than the rest of the request.
+  const length = Number(response.headers.get("content-length") ?? NaN);
+  if (length <= SMALL_BODY) {
+    res.end(Buffer.from(await response.arrayBuffer()));
     return;
   }
   await pipeline(Readable.fromWeb(response.body as import("node:stream/web").ReadableStream), res);

@@ -1,61 +1,85 @@
 import { parseArgs } from "node:util";
 import { z } from "zod";
 
-// Server settings: command-line flags first, then STRATUS_* environment variables, then defaults.
-export const serverOptionsSchema = z.object({
-  host: z.string().min(1).default("127.0.0.1"),
-  port: z.coerce.number().int().min(0).max(65535).default(5000),
-  dataDir: z.string().min(1).default("./data"),
-  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
-  /** Serve peers other than loopback without authentication: trusted networks only. */
-  allowRemote: z.preprocess((v) => v === true || v === "true" || v === "1", z.boolean()).default(false),
-  uploadTtlSeconds: z.coerce.number().int().positive().default(24 * 3600),
-  /** How often idle upload sessions are swept. */
-  sweepIntervalSeconds: z.coerce.number().int().positive().default(300),
-  /** How long shutdown waits for requests in flight before closing their connections. */
-  shutdownGraceSeconds: z.coerce.number().int().nonnegative().default(10),
-});
+// Server settings: command-line flags first, then environment variables, then defaults.
+// One table lists every option once: its flag, its variable, its help line.
+
+const flagBoolean = z.preprocess((v) => v === true || v === "true" || v === "1", z.boolean());
+
+export const serverOptionsSchema = z
+  .object({
+    host: z.string().min(1).default("127.0.0.1"),
+    port: z.coerce.number().int().min(0).max(65535).default(5000),
+    logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    /** Serve peers other than loopback without authentication: trusted networks only. */
+    allowRemote: flagBoolean.default(false),
+    uploadTtlSeconds: z.coerce.number().int().positive().default(24 * 3600),
+    /** How often idle upload sessions are swept. */
+    sweepIntervalSeconds: z.coerce.number().int().positive().default(300),
+    /** How long shutdown waits for requests in flight before closing their connections. */
+    shutdownGraceSeconds: z.coerce.number().int().nonnegative().default(10),
+    storage: z.enum(["local", "aws"]).default("local"),
+    // storage local
+    dataDir: z.string().min(1).default("./data"),
+    // storage aws
+    bucket: z.string().min(3).max(63).optional(),
+    table: z.string().min(3).max(255).optional(),
+    region: z.string().min(1).default("us-east-1"),
+    s3Endpoint: z.url().optional(),
+    dynamodbEndpoint: z.url().optional(),
+    presignSeconds: z.coerce.number().int().min(1).max(7 * 24 * 3600).default(900),
+  })
+  .refine((o) => o.storage !== "aws" || (o.bucket && o.table), {
+    message: "--storage aws needs --bucket and --table (or STRATUS_S3_BUCKET and STRATUS_DYNAMODB_TABLE)",
+    path: ["storage"],
+  });
 export type ServerOptions = z.infer<typeof serverOptionsSchema>;
+export type ServerOptionsInput = z.input<typeof serverOptionsSchema>;
 
-const USAGE = `Usage: npm start -- [options]
+type Key = keyof ServerOptionsInput;
+const OPTIONS: { key: Key; flag: string; env: string; boolean?: boolean; help: string }[] = [
+  { key: "host", flag: "host", env: "STRATUS_HOST", help: "<addr>  address to listen on (default 127.0.0.1)" },
+  { key: "port", flag: "port", env: "STRATUS_PORT", help: "<n>  port (default 5000)" },
+  { key: "logLevel", flag: "log-level", env: "STRATUS_LOG_LEVEL", help: "<level>  fatal|error|warn|info|debug|trace|silent (default info)" },
+  { key: "allowRemote", flag: "allow-remote", env: "STRATUS_ALLOW_REMOTE", boolean: true, help: "serve non-loopback clients without auth" },
+  { key: "uploadTtlSeconds", flag: "upload-ttl", env: "STRATUS_UPLOAD_TTL_SECONDS", help: "<seconds>  idle upload sessions expire (default 86400)" },
+  { key: "storage", flag: "storage", env: "STRATUS_STORAGE", help: "local|aws  where blobs and metadata live (default local)" },
+  { key: "dataDir", flag: "data-dir", env: "STRATUS_DATA_DIR", help: "<dir>  local storage directory (default ./data)" },
+  { key: "bucket", flag: "bucket", env: "STRATUS_S3_BUCKET", help: "<name>  aws: S3 bucket for blobs" },
+  { key: "table", flag: "table", env: "STRATUS_DYNAMODB_TABLE", help: "<name>  aws: DynamoDB table for metadata" },
+  { key: "region", flag: "region", env: "AWS_REGION", help: "<region>  aws: region (default us-east-1)" },
+  { key: "s3Endpoint", flag: "s3-endpoint", env: "STRATUS_S3_ENDPOINT", help: "<url>  aws: S3-compatible endpoint (radosgw, MinIO)" },
+  { key: "dynamodbEndpoint", flag: "dynamodb-endpoint", env: "STRATUS_DYNAMODB_ENDPOINT", help: "<url>  aws: DynamoDB endpoint (DynamoDB Local)" },
+  { key: "presignSeconds", flag: "presign-seconds", env: "STRATUS_PRESIGN_SECONDS", help: "<n>  aws: lifetime of blob download URLs (default 900)" },
+];
 
-  --host <addr>            address to listen on (STRATUS_HOST, default 127.0.0.1)
-  --port <n>               port (STRATUS_PORT, default 5000)
-  --data-dir <dir>         where blobs and metadata live (STRATUS_DATA_DIR, default ./data)
-  --log-level <level>      fatal|error|warn|info|debug|trace|silent (STRATUS_LOG_LEVEL, default info)
-  --allow-remote           serve non-loopback clients without auth (STRATUS_ALLOW_REMOTE=true)
-  --upload-ttl <seconds>   idle upload sessions expire after this (STRATUS_UPLOAD_TTL_SECONDS, default 86400)
-  -h, --help               this text
+export const USAGE = `Usage: npm start -- [options]    (each option also reads the environment variable shown)
+
+${OPTIONS.map((o) => {
+  const [arg, text] = o.help.includes("  ") ? o.help.split(/  (.*)/s) : ["", o.help];
+  return `  --${`${o.flag} ${arg}`.padEnd(28)} ${text}  [${o.env}]`;
+}).join("\n")}
+  -h, --help                     this text
+
+AWS credentials come from the usual chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an instance role).
 `;
 
 export function parseServerOptions(argv: string[], env: NodeJS.ProcessEnv): ServerOptions | "help" {
   const { values } = parseArgs({
     args: argv,
     options: {
-      host: { type: "string" },
-      port: { type: "string" },
-      "data-dir": { type: "string" },
-      "log-level": { type: "string" },
-      "allow-remote": { type: "boolean" },
-      "upload-ttl": { type: "string" },
+      ...Object.fromEntries(OPTIONS.map((o) => [o.flag, { type: o.boolean ? "boolean" : "string" } as const])),
       help: { type: "boolean", short: "h" },
     },
     strict: true,
   });
   if (values.help) return "help";
-  const result = serverOptionsSchema.safeParse({
-    host: values.host ?? env.STRATUS_HOST,
-    port: values.port ?? env.STRATUS_PORT,
-    dataDir: values["data-dir"] ?? env.STRATUS_DATA_DIR,
-    logLevel: values["log-level"] ?? env.STRATUS_LOG_LEVEL,
-    allowRemote: values["allow-remote"] ?? env.STRATUS_ALLOW_REMOTE,
-    uploadTtlSeconds: values["upload-ttl"] ?? env.STRATUS_UPLOAD_TTL_SECONDS,
-  });
+  const given = values as Record<string, string | boolean | undefined>;
+  const input = Object.fromEntries(OPTIONS.map((o) => [o.key, given[o.flag] ?? env[o.env]]).filter(([, v]) => v !== undefined && v !== ""));
+  const result = serverOptionsSchema.safeParse(input);
   if (!result.success) {
     const problems = result.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`).join("\n");
     throw new Error(`invalid options:\n${problems}\n\n${USAGE}`);
   }
   return result.data;
 }
-
-export { USAGE };

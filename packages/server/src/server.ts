@@ -2,9 +2,9 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { Socket } from "node:net";
 import type { AddressInfo } from "node:net";
 import { createRegistry, OpenOnLoopbackAuthorizer, type Registry } from "@stratus/core";
-import { openLocalStorage } from "@stratus/storage-local";
 import { pino, type Logger } from "pino";
 import { registryListener } from "./node-adapter.ts";
+import { openStorage } from "./storage.ts";
 import type { ServerOptions } from "./options.ts";
 
 export interface RunningServer {
@@ -18,7 +18,7 @@ export interface RunningServer {
 }
 
 export async function startServer(options: ServerOptions, logger: Logger = pino({ level: options.logLevel })): Promise<RunningServer> {
-  const storage = await openLocalStorage(options.dataDir);
+  const storage = await openStorage(options);
   const registry = createRegistry(
     {
       blobs: storage.blobs,
@@ -26,7 +26,7 @@ export async function startServer(options: ServerOptions, logger: Logger = pino(
       authorizer: new OpenOnLoopbackAuthorizer({ allowRemote: options.allowRemote }),
       onUnexpectedError: (error, request) => logger.error({ err: error, method: request.method, path: new URL(request.url).pathname }, "request failed"),
     },
-    { uploadTtlSeconds: options.uploadTtlSeconds },
+    { uploadTtlSeconds: options.uploadTtlSeconds, ...storage.registryConfig },
   );
 
   // One line per request, with its own bytes on a keep-alive socket. The query string is left out:

@@ -1,4 +1,5 @@
 import { createHash, type Hash } from "node:crypto";
+import { RegistryError } from "../errors.ts";
 import { ResumableSha256 } from "../oci/resumable-sha256.ts";
 import type { BlobStore, UploadId, UploadSession } from "../ports.ts";
 
@@ -83,7 +84,19 @@ export class UploadHashes {
   async rebuild(session: UploadSession, algorithm: "sha256" | "sha512"): Promise<UploadHasher> {
     const hasher = algorithm === "sha256" ? this.fresh() : new NativeHasher(createHash("sha512"));
     if (session.size === 0) return hasher;
-    for await (const chunk of this.blobs.readUpload(session.id, session.staging, session.size)) hasher.update(chunk);
+    try {
+      for await (const chunk of this.blobs.readUpload(session.id, session.staging, session.size)) hasher.update(chunk);
+    } catch (cause) {
+      // S3 cannot read the parts of an unfinished multipart upload back.
+      throw new RegistryError(
+        "BLOB_UPLOAD_INVALID",
+        algorithm === "sha512"
+          ? "this registry cannot verify a sha512 digest of a chunked upload; push the blob with a sha256 digest"
+          : "the upload's hash state was lost and its bytes cannot be read back; start the upload again",
+        null,
+        { cause },
+      );
+    }
     return hasher;
   }
 }

@@ -189,6 +189,7 @@ export class UploadService {
 
     const hasher = await this.hashes.take(session);
     let received = 0;
+    let hashedBytes = 0;
     const expected = chunk.declaredLength ?? rangeLength;
     async function* hashed(): AsyncGenerator<Uint8Array> {
       for await (const bytes of chunk.source) {
@@ -197,6 +198,7 @@ export class UploadService {
           throw new RegistryError("SIZE_INVALID", `the body is longer than the ${expected} bytes its headers announce`);
         }
         hasher.update(bytes);
+        hashedBytes += bytes.length;
         yield bytes;
       }
     }
@@ -210,7 +212,9 @@ export class UploadService {
     }
     // The hash covers the staged bytes only if every byte hashed was staged; otherwise the next
     // request rebuilds it from the staged bytes.
-    const hashComplete = result.ok && result.size === session.size + received;
+    // Stores keep every byte they received even when the client went away, so the hash usually
+    // survives an interrupted PATCH too.
+    const hashComplete = result.size === session.size + hashedBytes;
     const { hashState: _stale, ...rest } = session;
     const hashState = hashComplete ? hasher.exportState?.() : undefined;
     const updated: UploadSession = {

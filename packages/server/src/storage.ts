@@ -1,0 +1,35 @@
+import type { BlobStore, MetadataStore, RegistryConfigInput } from "@stratus/core";
+import type { ServerOptions } from "./options.ts";
+
+/** The storage the server runs on, and what it implies for the registry's settings. */
+export interface OpenedStorage {
+  blobs: BlobStore;
+  metadata: MetadataStore;
+  registryConfig: Partial<RegistryConfigInput>;
+  close(): Promise<void> | void;
+}
+
+export async function openStorage(options: ServerOptions): Promise<OpenedStorage> {
+  if (options.storage === "aws") {
+    // Loaded only when asked for: `npm start` on local storage never loads the AWS SDK.
+    const { openAwsStorage, S3_MIN_PART_SIZE } = await import("@stratus/storage-aws");
+    const storage = await openAwsStorage({
+      bucket: options.bucket!,
+      table: options.table!,
+      region: options.region,
+      presignSeconds: options.presignSeconds,
+      uploadTtlSeconds: options.uploadTtlSeconds,
+      ...(options.s3Endpoint ? { s3Endpoint: options.s3Endpoint } : {}),
+      ...(options.dynamodbEndpoint ? { dynamodbEndpoint: options.dynamodbEndpoint } : {}),
+    });
+    return {
+      ...storage,
+      // S3 parts are at least 5 MiB; and with staged parts unreadable until completed, the hash
+      // state must travel with the session (any process may take the next request).
+      registryConfig: { chunkMinLength: S3_MIN_PART_SIZE, resumableHashing: true },
+    };
+  }
+  const { openLocalStorage } = await import("@stratus/storage-local");
+  const storage = await openLocalStorage(options.dataDir);
+  return { ...storage, registryConfig: {} };
+}

@@ -1,0 +1,119 @@
+import type { BlobRecord, Digest, RepositoryName, TenantId } from "@stratus/core";
+import type { DynamoContext } from "./dynamo-context.ts";
+import type { Item, TransactItem } from "./dynamo-io.ts";
+import { blobKey, linkKey, repositoryKey } from "./dynamo-keys.ts";
+import { createRepositoryItems, usageUpdate } from "./dynamo-repositories.ts";
+
+// Blobs of a tenant and their links to repositories.
+//
+// The tenant's blob item ("T#<tenant>", "B#<digest>") counts its links; a link item
+// ("R#<repository>", "L#<digest>") carries a copy of the blob record, which never changes once
+// written, so a blob HEAD or GET is one GetItem. Each operation reads the items it depends on
+// (one BatchGetItem), then writes a transaction whose conditions say "still as I read it"; when a
+// racer got there first a condition fails and the operation reads again (DynamoIo.retrying).
+
+const EXISTS = "attribute_exists(PK)";
+const NOT_EXISTS = "attribute_not_exists(PK)";
+// Expressions name every attribute through an alias: SIZE, TTL and hundreds more are reserved words.
+const LINKS = { "#links": "links" };
+
+interface BlobItem extends Item {
+  digest: string;
+  size: number;
+  location?: string;
+  links: number;
+}
+
+export async function findBlob(ctx: DynamoContext, tenant: TenantId, digest: Digest): Promise<BlobRecord | undefined> {
+  return toBlob(await ctx.io.get("find blob", blobKey(tenant, digest)));
+}
+
+export async function findLinkedBlob(ctx: DynamoContext, repository: RepositoryName, digest: Digest): Promise<BlobRecord | undefined> {
+  return toBlob(await ctx.io.get("find blob", linkKey(repository, digest)));
+}
+
+/** Records the blob unless the tenant has it, links it to the repository, creates the repository. */
+export async function commitBlob(ctx: DynamoContext, tenant: TenantId, repository: RepositoryName, blob: BlobRecord): Promise<void> {
+  await link(ctx, "commit blob", tenant, repository, blob.digest, blob);
+}
+
+export async function linkBlob(ctx: DynamoContext, tenant: TenantId, repository: RepositoryName, digest: Digest): Promise<BlobRecord | undefined> {
+  return link(ctx, "link blob", tenant, repository, digest, undefined);
+}
+
+/** `fresh`: the record to create when the tenant has no such blob (commit); without it, no blob means undefined (mount). */
+async function link(
+  ctx: DynamoContext, what: string, tenant: TenantId, repository: RepositoryName, digest: Digest, fresh: BlobRecord | undefined,
+): Promise<BlobRecord | undefined> {
+  return ctx.io.retrying(what, async () => {
+    const [stored, linked, repo] = await ctx.io.getMany(what, [blobKey(tenant, digest), linkKey(repository, digest), repositoryKey(repository)]);
+    const existing = toBlob(stored);
+    // Already linked (a link implies its blob: they come and go together): nothing to do.
+    if (linked) return existing ?? toBlob(linked);
+    const record = existing ?? fresh;
+    if (!record) return undefined;
+
+    const items: TransactItem[] = [];
+    let storedBytes = 0;
+    if (existing) {
+      // The blob must still exist when the link lands: an Update would otherwise create a bare counter.
+      items.push({
+        Update: {
+          TableName: ctx.table, Key: blobKey(tenant, digest), UpdateExpression: "ADD #links :one",
+          ConditionExpression: EXISTS, ExpressionAttributeNames: LINKS, ExpressionAttributeValues: { ":one": 1 },
+        },
+      });
+    } else {
+      items.push({ Put: { TableName: ctx.table, Item: { ...blobKey(tenant, digest), ...blobAttributes(record), links: 1 }, ConditionExpression: NOT_EXISTS } });
+      storedBytes = record.size;
+    }
+    items.push({ Put: { TableName: ctx.table, Item: { ...linkKey(repository, digest), ...blobAttributes(record) }, ConditionExpression: NOT_EXISTS } });
+    if (!repo) items.push(...createRepositoryItems(ctx, tenant, repository));
+    const usage = usageUpdate(ctx, tenant, { storedBytes, repositories: repo ? 0 : 1 });
+    if (usage) items.push(usage);
+    await ctx.io.transact(what, items);
+    return record;
+  });
+}
+
+/** Removes the link; the last link takes the blob record with it, in the same transaction. */
+export async function unlinkBlob(
+  ctx: DynamoContext, tenant: TenantId, repository: RepositoryName, digest: Digest,
+): Promise<{ unlinked: boolean; orphan?: BlobRecord }> {
+  const what = "unlink blob";
+  return ctx.io.retrying(what, async () => {
+    const [linked, stored] = await ctx.io.getMany(what, [linkKey(repository, digest), blobKey(tenant, digest)]);
+    if (!linked) return { unlinked: false };
+    const items: TransactItem[] = [{ Delete: { TableName: ctx.table, Key: linkKey(repository, digest), ConditionExpression: EXISTS } }];
+    const blob = stored as BlobItem | undefined;
+    const last = blob !== undefined && blob.links <= 1;
+    if (blob) {
+      // Conditional on the count read: a concurrent link or unlink makes this attempt read again.
+      const counted = { ConditionExpression: "#links = :n", ExpressionAttributeNames: LINKS, ExpressionAttributeValues: { ":n": blob.links } };
+      if (last) {
+        items.push({ Delete: { TableName: ctx.table, Key: blobKey(tenant, digest), ...counted } });
+        const usage = usageUpdate(ctx, tenant, { storedBytes: -blob.size });
+        if (usage) items.push(usage);
+      } else {
+        items.push({
+          Update: {
+            TableName: ctx.table, Key: blobKey(tenant, digest), UpdateExpression: "ADD #links :minus",
+            ConditionExpression: counted.ConditionExpression, ExpressionAttributeNames: LINKS, ExpressionAttributeValues: { ...counted.ExpressionAttributeValues, ":minus": -1 },
+          },
+        });
+      }
+    }
+    await ctx.io.transact(what, items);
+    return last ? { unlinked: true, orphan: toBlob(blob)! } : { unlinked: true };
+  });
+}
+
+function blobAttributes(blob: BlobRecord): Record<string, unknown> {
+  return { digest: blob.digest, size: blob.size, ...(blob.location !== undefined ? { location: blob.location } : {}) };
+}
+
+function toBlob(item: Item | undefined): BlobRecord | undefined {
+  if (!item) return undefined;
+  const { digest, size, location } = item as BlobItem;
+  return { digest: digest as Digest, size: Number(size), ...(location !== undefined ? { location } : {}) };
+}

@@ -1,0 +1,128 @@
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
+import type {
+  BlobRecord, Clock, Digest, ManifestRecord, ManifestReference, MetadataStore, Page, PageRequest, ReferrerRecord,
+  RepositoryName, Tag, TenantId, TenantUsage, UploadId, UploadSession,
+} from "@stratus/core";
+import * as blobs from "./dynamo-blobs.ts";
+import type { DynamoContext } from "./dynamo-context.ts";
+import { DEFAULT_RETRY, DynamoIo, type RetryPolicy } from "./dynamo-io.ts";
+import * as manifests from "./dynamo-manifests.ts";
+import * as repositories from "./dynamo-repositories.ts";
+import * as uploads from "./dynamo-uploads.ts";
+import type { ManifestOverflow } from "./manifest-overflow.ts";
+
+// The MetadataStore port on one DynamoDB table (docs/dynamodb.md: key schema, access patterns and
+// the capacity units of every operation). The work is in dynamo-blobs, dynamo-uploads,
+// dynamo-manifests and dynamo-repositories; this class wires them to the port.
+
+export interface DynamoMetadataStoreOptions {
+  /** Configure retries here (maxAttempts, retryMode): the SDK retries throttling and 5xx before the store sees them. */
+  client: DynamoDBClient;
+  tableName: string;
+  /** Where manifests too large for an item go; without it they are refused with 413. */
+  overflow?: ManifestOverflow;
+  clock?: Clock;
+  /**
+   * An upload session item expires (TTL attribute) this long after its last update. Make it longer
+   * than core's uploadTtlSeconds plus the sweep interval, so the sweep removes the staged bytes first.
+   * Default two days (core's default TTL is one).
+   */
+  sessionTtlSeconds?: number;
+  /** Manifests whose bytes plus annotations exceed this go to `overflow`. Default 256 KiB (items stop at 400 KB). */
+  inlineManifestBytes?: number;
+  /** Shards per counter (usage per tenant, manifests per repository). Default 8; can change at any time. */
+  counterShards?: number;
+  /** Read-then-write attempts under contention before a 503. */
+  retry?: Partial<RetryPolicy>;
+}
+
+const MAX_INLINE_MANIFEST_BYTES = 300 * 1024;
+
+export class DynamoMetadataStore implements MetadataStore {
+  private readonly ctx: DynamoContext;
+
+  constructor(options: DynamoMetadataStoreOptions) {
+    const inlineManifestBytes = options.inlineManifestBytes ?? 256 * 1024;
+    if (inlineManifestBytes > MAX_INLINE_MANIFEST_BYTES) {
+      // The manifest item also carries its tag set and attributes; the rest of 400 KB is their room.
+      throw new Error(`inlineManifestBytes ${inlineManifestBytes} is over ${MAX_INLINE_MANIFEST_BYTES}: the item would not fit DynamoDB's 400 KB`);
+    }
+    const doc = DynamoDBDocumentClient.from(options.client, {
+      marshallOptions: { removeUndefinedValues: true },
+    });
+    this.ctx = {
+      io: new DynamoIo(doc, options.tableName, { ...DEFAULT_RETRY, ...options.retry }),
+      table: options.tableName,
+      clock: options.clock ?? { now: () => Date.now() },
+      counterShards: options.counterShards ?? 8,
+      inlineManifestBytes,
+      overflow: options.overflow,
+      sessionTtlSeconds: options.sessionTtlSeconds ?? 2 * 24 * 3600,
+    };
+  }
+
+  findBlob(tenant: TenantId, digest: Digest): Promise<BlobRecord | undefined> {
+    return blobs.findBlob(this.ctx, tenant, digest);
+  }
+  findLinkedBlob(repository: RepositoryName, digest: Digest): Promise<BlobRecord | undefined> {
+    return blobs.findLinkedBlob(this.ctx, repository, digest);
+  }
+  commitBlob(tenant: TenantId, repository: RepositoryName, blob: BlobRecord): Promise<void> {
+    return blobs.commitBlob(this.ctx, tenant, repository, blob);
+  }
+  linkBlob(tenant: TenantId, repository: RepositoryName, digest: Digest): Promise<BlobRecord | undefined> {
+    return blobs.linkBlob(this.ctx, tenant, repository, digest);
+  }
+  unlinkBlob(tenant: TenantId, repository: RepositoryName, digest: Digest): Promise<{ unlinked: boolean; orphan?: BlobRecord }> {
+    return blobs.unlinkBlob(this.ctx, tenant, repository, digest);
+  }
+
+  createUpload(session: UploadSession): Promise<void> {
+    return uploads.createUpload(this.ctx, session);
+  }
+  getUpload(id: UploadId): Promise<UploadSession | undefined> {
+    return uploads.getUpload(this.ctx, id);
+  }
+  updateUpload(session: UploadSession, expectedSize: number): Promise<boolean> {
+    return uploads.updateUpload(this.ctx, session, expectedSize);
+  }
+  deleteUpload(id: UploadId): Promise<void> {
+    return uploads.deleteUpload(this.ctx, id);
+  }
+  listIdleUploads(before: number, limit: number): Promise<UploadSession[]> {
+    return uploads.listIdleUploads(this.ctx, before, limit);
+  }
+
+  putManifest(tenant: TenantId, manifest: ManifestRecord, tags: Tag[]): Promise<void> {
+    return manifests.putManifest(this.ctx, tenant, manifest, tags);
+  }
+  getManifest(repository: RepositoryName, reference: ManifestReference): Promise<ManifestRecord | undefined> {
+    return manifests.getManifest(this.ctx, repository, reference);
+  }
+  deleteManifest(repository: RepositoryName, digest: Digest): Promise<boolean> {
+    return manifests.deleteManifest(this.ctx, repository, digest);
+  }
+  deleteTag(repository: RepositoryName, tag: Tag): Promise<boolean> {
+    return manifests.deleteTag(this.ctx, repository, tag);
+  }
+  listTags(repository: RepositoryName, page: PageRequest): Promise<Page | undefined> {
+    return repositories.listTags(this.ctx, repository, page);
+  }
+  listRepositories(page: PageRequest): Promise<Page> {
+    return repositories.listRepositories(this.ctx, page);
+  }
+  listReferrers(repository: RepositoryName, subject: Digest): Promise<ReferrerRecord[]> {
+    return manifests.listReferrers(this.ctx, repository, subject);
+  }
+  repositoryExists(repository: RepositoryName): Promise<boolean> {
+    return repositories.repositoryExists(this.ctx, repository);
+  }
+
+  tenantUsage(tenant: TenantId): Promise<TenantUsage> {
+    return repositories.tenantUsage(this.ctx, tenant);
+  }
+  manifestCount(repository: RepositoryName): Promise<number> {
+    return repositories.manifestCount(this.ctx, repository);
+  }
+}

@@ -1,0 +1,62 @@
+// @stratus/storage-aws: blobs in S3, metadata in DynamoDB (docs/s3-layout.md, docs/dynamodb.md).
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import type { S3Client } from "@aws-sdk/client-s3";
+import { DynamoMetadataStore } from "./dynamo-metadata-store.ts";
+import { S3BlobStore } from "./s3-blob-store.ts";
+import { createS3Client } from "./s3-client.ts";
+import { S3ManifestOverflow } from "./s3-manifest-overflow.ts";
+
+export { S3BlobStore, type S3BlobStoreOptions } from "./s3-blob-store.ts";
+export { createS3Client, type S3ClientOptions } from "./s3-client.ts";
+export { S3_MIN_PART_SIZE, DEFAULT_PART_SIZE } from "./s3-staging.ts";
+export { DynamoMetadataStore, type DynamoMetadataStoreOptions } from "./dynamo-metadata-store.ts";
+export { S3ManifestOverflow } from "./s3-manifest-overflow.ts";
+export type { ManifestOverflow } from "./manifest-overflow.ts";
+
+export interface AwsStorageOptions {
+  bucket: string;
+  table: string;
+  region: string;
+  s3Endpoint?: string;
+  dynamodbEndpoint?: string;
+  /** Lifetime of presigned blob URLs. */
+  presignSeconds: number;
+  /** Core's upload TTL: DynamoDB's session TTL is set past it, so the sweep reclaims staged bytes first. */
+  uploadTtlSeconds: number;
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Clients to use instead of new ones (tests attach request counters to them). */
+  s3Client?: S3Client;
+  dynamoClient?: DynamoDBClient;
+}
+
+export interface AwsStorage {
+  blobs: S3BlobStore;
+  metadata: DynamoMetadataStore;
+  close(): void;
+}
+
+/** The production storage, over an existing bucket and table (the CDK stack creates them). */
+export function openAwsStorage(options: AwsStorageOptions): AwsStorage {
+  const credentials = options.credentials ? { credentials: options.credentials } : {};
+  const s3 =
+    options.s3Client ??
+    createS3Client({ region: options.region, ...(options.s3Endpoint ? { endpoint: options.s3Endpoint } : {}), ...credentials });
+  const dynamo =
+    options.dynamoClient ??
+    new DynamoDBClient({ region: options.region, ...(options.dynamodbEndpoint ? { endpoint: options.dynamodbEndpoint } : {}), ...credentials });
+  const blobs = new S3BlobStore({ client: s3, bucket: options.bucket, presignExpiresInSeconds: options.presignSeconds });
+  const metadata = new DynamoMetadataStore({
+    client: dynamo,
+    tableName: options.table,
+    overflow: new S3ManifestOverflow({ client: s3, bucket: options.bucket }),
+    sessionTtlSeconds: options.uploadTtlSeconds * 2,
+  });
+  return {
+    blobs,
+    metadata,
+    close() {
+      if (!options.s3Client) s3.destroy();
+      if (!options.dynamoClient) dynamo.destroy();
+    },
+  };
+}

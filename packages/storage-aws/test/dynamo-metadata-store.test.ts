@@ -1,0 +1,290 @@
+import { CreateBucketCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
+import { randomUUID } from "node:crypto";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { RegistryError, digestOf } from "@stratus/core";
+import type { Digest, ManifestRecord, RepositoryName, Tag, TenantId, UploadId, UploadSession } from "@stratus/core";
+import { metadataStoreContract } from "../../../test/contracts/metadata-store.contract.ts";
+import { awsBackends, uniqueName } from "../../../test/aws/support/backends.ts";
+import { countRequests } from "../../../test/aws/support/request-counter.ts";
+import { createS3Client } from "../src/s3-client.ts";
+import { S3ManifestOverflow } from "../src/s3-manifest-overflow.ts";
+import { comparable, dynamoClient, dynamoFixture, expectConsistent, scanTable, type DynamoFixture } from "./dynamo-fixture.ts";
+
+// Contract sessions carry 1970 timestamps: a TTL of a century keeps them alive.
+const CENTURY = 100 * 365 * 24 * 3600;
+
+metadataStoreContract("DynamoMetadataStore on DynamoDB Local", () => dynamoFixture({ sessionTtlSeconds: CENTURY }));
+
+const acme = "acme" as TenantId;
+const web = "acme/web" as RepositoryName;
+const tag = (name: string) => name as Tag;
+const encode = (s: string) => new TextEncoder().encode(s);
+const digest = (seed: string): Digest => digestOf(encode(seed));
+
+/** A manifest record with its bytes as length and digest, for quick deep equality of large manifests. */
+const summary = (m: ManifestRecord | undefined) => (m === undefined ? undefined : { ...m, bytes: comparable(m.bytes) });
+
+function manifest(repository: RepositoryName, body: string | Uint8Array, extra: Partial<ManifestRecord> = {}): ManifestRecord {
+  const bytes = typeof body === "string" ? encode(body) : body;
+  return { repository, digest: digestOf(bytes), mediaType: "application/vnd.oci.image.manifest.v1+json", bytes, createdAt: 1_000, ...extra };
+}
+
+describe("DynamoMetadataStore", () => {
+  let fixture: DynamoFixture;
+  afterEach(async () => {
+    await fixture?.cleanup();
+  });
+
+  describe("under races", () => {
+    beforeEach(async () => {
+      fixture = await dynamoFixture();
+    });
+
+    it("counts a blob committed concurrently from many repositories once, with exact links", async () => {
+      const b = { digest: digest("hot-layer"), size: 4_096 };
+      const repos = Array.from({ length: 6 }, (_, i) => `acme/r${i}` as RepositoryName);
+      await Promise.all(Array.from({ length: 30 }, (_, i) => fixture.store.commitBlob(acme, repos[i % repos.length]!, b)));
+      expect(await fixture.store.tenantUsage(acme)).toEqual({ repositories: 6, storedBytes: 4_096 });
+      const [blobItem] = (await scanTable(fixture.table)).filter((i) => i.SK === `B#${b.digest}`);
+      expect(blobItem?.links).toBe(6);
+      await expectConsistent(fixture);
+
+      // Unlinking everywhere at once: exactly one caller gets the orphan, and the bytes leave the usage.
+      const results = await Promise.all(repos.flatMap((r) => [fixture.store.unlinkBlob(acme, r, b.digest), fixture.store.unlinkBlob(acme, r, b.digest)]));
+      expect(results.filter((r) => r.unlinked)).toHaveLength(6);
+      expect(results.filter((r) => r.orphan)).toEqual([{ unlinked: true, orphan: b }]);
+      expect(await fixture.store.tenantUsage(acme)).toEqual({ repositories: 6, storedBytes: 0 });
+      await expectConsistent(fixture);
+    });
+
+    it("keeps every item consistent when pushes of one tag race", async () => {
+      const pushed = Array.from({ length: 16 }, (_, i) => manifest(web, `{"racer":${i}}`, { subject: digest("base") }));
+      await Promise.all(pushed.map((m, i) => fixture.store.putManifest(acme, m, [tag("latest"), tag(`v${i}`)])));
+      const latest = await fixture.store.getManifest(web, { kind: "tag", tag: tag("latest") });
+      expect(pushed.map((m) => m.digest)).toContain(latest?.digest);
+      expect(await fixture.store.manifestCount(web)).toBe(16);
+      expect((await fixture.store.listReferrers(web, digest("base"))).length).toBe(16);
+      const usage = await expectConsistent(fixture);
+      expect(usage.get("acme")).toEqual({ repositories: 1, storedBytes: pushed.reduce((sum, m) => sum + m.bytes.length, 0) });
+    });
+
+    it("stays consistent when deletes race pushes of the same manifests and tags", async () => {
+      const a = manifest(web, '{"a":1}');
+      const b = manifest(web, '{"b":2}');
+      for (let round = 0; round < 4; round++) {
+        await fixture.store.putManifest(acme, a, [tag("latest"), tag("stable")]);
+        await Promise.all([
+          fixture.store.deleteManifest(web, a.digest),
+          fixture.store.putManifest(acme, a, [tag("again")]),
+          fixture.store.putManifest(acme, b, [tag("latest")]),
+          fixture.store.deleteManifest(web, b.digest),
+          fixture.store.putManifest(acme, b, [tag("stable")]),
+          fixture.store.deleteTag(web, tag("stable")),
+        ]);
+        await expectConsistent(fixture);
+      }
+    });
+  });
+
+  describe("pagination", () => {
+    beforeEach(async () => {
+      fixture = await dynamoFixture();
+    });
+
+    it("pages through 250 tags of one push, 100 at a time, in lexical order", async () => {
+      // 250 tags with their manifest copies do not fit one transaction: the push spreads over several.
+      const names = Array.from({ length: 250 }, (_, i) => `t-${String((i * 7919) % 1000).padStart(4, "0")}`);
+      const m = manifest(web, `{"tags":250,"pad":"${"x".repeat(2_000)}"}`);
+      await fixture.store.putManifest(acme, m, names.map(tag));
+      const sorted = [...names].sort();
+      const seen: string[] = [];
+      const pages: boolean[] = [];
+      let after: string | undefined;
+      for (;;) {
+        const page = (await fixture.store.listTags(web, after === undefined ? { limit: 100 } : { limit: 100, after }))!;
+        seen.push(...page.items);
+        pages.push(page.more);
+        if (!page.more) break;
+        after = page.items.at(-1);
+      }
+      expect(seen).toEqual(sorted);
+      expect(pages).toEqual([true, true, false]);
+      expect(summary(await fixture.store.getManifest(web, { kind: "tag", tag: tag(sorted[200]!) }))).toEqual(summary(m));
+      // Deleting the manifest takes all 250 tags with it.
+      expect(await fixture.store.deleteManifest(web, m.digest)).toBe(true);
+      expect(await fixture.store.listTags(web, { limit: 100 })).toEqual({ items: [], more: false });
+      await expectConsistent(fixture);
+    });
+
+    it("spreads a push whose tag copies exceed a transaction's 4 MB over several transactions", async () => {
+      const m = manifest(web, `{"pad":"${"y".repeat(200_000)}"}`);
+      const names = Array.from({ length: 30 }, (_, i) => tag(`big-${i}`));
+      const counter = countRequests(fixture.client);
+      const push = await counter.measure(() => fixture.store.putManifest(acme, m, names));
+      expect(push.counts.TransactWriteItems).toBeGreaterThanOrEqual(2);
+      expect((await fixture.store.listTags(web, { limit: 100 }))?.items).toHaveLength(30);
+      expect(summary(await fixture.store.getManifest(web, { kind: "tag", tag: tag("big-29") }))).toEqual(summary(m));
+      await expectConsistent(fixture);
+      const removal = await counter.measure(() => fixture.store.deleteManifest(web, m.digest));
+      expect(removal.result).toBe(true);
+      expect(removal.counts.TransactWriteItems).toBeGreaterThanOrEqual(2);
+      expect(await scanTable(fixture.table).then((items) => items.filter((i) => i.SK.startsWith("T#")))).toEqual([]);
+      counter.detach();
+    });
+  });
+
+  describe("upload sessions", () => {
+    // The store's clock runs a month ahead: its sessions are past their TTL for the store, but not
+    // for DynamoDB Local, whose TTL sweeper would otherwise delete them in the middle of a test.
+    const now = Math.ceil(Date.now() / 1000 + 30 * 24 * 3600) * 1000;
+    const session = (updatedAt: number): UploadSession => ({
+      id: randomUUID() as UploadId, repository: web, tenant: acme, size: 0, staging: {}, createdAt: updatedAt, updatedAt,
+    });
+    beforeEach(async () => {
+      fixture = await dynamoFixture({ sessionTtlSeconds: 60, clock: { now: () => now } });
+    });
+
+    it("hides sessions past their TTL even before DynamoDB deletes them, but lists them for the sweep", async () => {
+      const stale = session(now - 61_000);
+      const live = session(now - 59_000);
+      await fixture.store.createUpload(stale);
+      await fixture.store.createUpload(live);
+      expect(await fixture.store.getUpload(stale.id)).toBeUndefined();
+      expect(await fixture.store.getUpload(live.id)).toEqual(live);
+      const [item] = (await scanTable(fixture.table)).filter((i) => i.PK === `U#${stale.id}`);
+      expect(item?.ttl).toBe(Math.ceil((now - 61_000) / 1000) + 60);
+      expect((await fixture.store.listIdleUploads(now, 10)).map((s) => s.id)).toEqual([stale.id, live.id]);
+    });
+
+    it("moves the TTL with every update", async () => {
+      const s = session(now - 59_000);
+      await fixture.store.createUpload(s);
+      expect(await fixture.store.updateUpload({ ...s, size: 5, updatedAt: now }, 0)).toBe(true);
+      const [item] = (await scanTable(fixture.table)).filter((i) => i.PK === `U#${s.id}`);
+      expect(item?.ttl).toBe(now / 1000 + 60);
+    });
+  });
+
+  describe("cost", () => {
+    beforeEach(async () => {
+      fixture = await dynamoFixture();
+    });
+
+    it("answers a blob HEAD and a manifest GET by tag or digest with one request each", async () => {
+      const counter = countRequests(fixture.client);
+      const b = { digest: digest("layer"), size: 10 };
+      const m = manifest(web, '{"cost":1}');
+      const commit = await counter.measure(() => fixture.store.commitBlob(acme, web, b));
+      const push = await counter.measure(() => fixture.store.putManifest(acme, m, [tag("v1")]));
+      // Reads first (one BatchGetItem), then one transaction.
+      expect(commit.counts).toEqual({ BatchGetItem: 1, TransactWriteItems: 1 });
+      expect(push.counts).toEqual({ BatchGetItem: 1, TransactWriteItems: 1 });
+
+      const head = await counter.measure(() => fixture.store.findLinkedBlob(web, b.digest));
+      const byTag = await counter.measure(() => fixture.store.getManifest(web, { kind: "tag", tag: tag("v1") }));
+      const byDigest = await counter.measure(() => fixture.store.getManifest(web, { kind: "digest", digest: m.digest }));
+      const missing = await counter.measure(() => fixture.store.getManifest(web, { kind: "tag", tag: tag("nope") }));
+      expect(head).toMatchObject({ counts: { GetItem: 1 }, total: 1, result: b });
+      expect(byTag).toMatchObject({ counts: { GetItem: 1 }, total: 1, result: m });
+      expect(byDigest).toMatchObject({ counts: { GetItem: 1 }, total: 1, result: m });
+      expect(missing).toMatchObject({ counts: { GetItem: 1 }, total: 1 });
+      // Strongly consistent reads of items under 4 KB: one RCU each.
+      for (const read of [head, byTag, byDigest]) expect(read.capacity).toEqual({ GetItem: 1 });
+      counter.detach();
+    });
+  });
+});
+
+describe("DynamoMetadataStore with large manifests in S3 (radosgw)", () => {
+  let s3: S3Client;
+  let bucket: string;
+  let fixture: DynamoFixture;
+  let prefix: string;
+
+  beforeAll(async () => {
+    const backends = awsBackends();
+    s3 = createS3Client({
+      region: backends.region,
+      endpoint: backends.s3Endpoint,
+      credentials: { accessKeyId: backends.accessKeyId, secretAccessKey: backends.secretAccessKey },
+    });
+    bucket = uniqueName("stratus-manifests");
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  });
+  afterAll(() => s3?.destroy());
+  beforeEach(async () => {
+    prefix = `${randomUUID()}/`;
+    fixture = await dynamoFixture({ overflow: new S3ManifestOverflow({ client: s3, bucket, prefix }), inlineManifestBytes: 64 * 1024 });
+  });
+  afterEach(async () => {
+    await fixture.cleanup();
+  });
+
+  async function objects(): Promise<string[]> {
+    const out = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
+    return (out.Contents ?? []).map((o) => o.Key!);
+  }
+
+  const big = (seed: string, size: number) => `{"schemaVersion":2,"seed":"${seed}","pad":"${"p".repeat(size)}"}\n`;
+
+  it("stores a manifest over the inline limit in S3 and serves it byte for byte by tag and by digest", async () => {
+    const m = manifest(web, big("one", 300_000), { subject: digest("img"), annotations: { "org.example": "x" } });
+    await fixture.store.putManifest(acme, m, [tag("big"), tag("huge")]);
+    expect(await objects()).toHaveLength(1);
+    const byTag = await fixture.store.getManifest(web, { kind: "tag", tag: tag("huge") });
+    const byDigest = await fixture.store.getManifest(web, { kind: "digest", digest: m.digest });
+    expect(summary(byTag)).toEqual(summary(m));
+    expect(summary(byDigest)).toEqual(summary(m));
+    expect(Buffer.from(byTag!.bytes).equals(Buffer.from(m.bytes))).toBe(true);
+    expect(await fixture.store.listReferrers(web, digest("img"))).toEqual([
+      { digest: m.digest, mediaType: m.mediaType, size: m.bytes.length, annotations: { "org.example": "x" } },
+    ]);
+    const usage = await expectConsistent(fixture);
+    expect(usage.get("acme")?.storedBytes).toBe(m.bytes.length);
+
+    expect(await fixture.store.deleteManifest(web, m.digest)).toBe(true);
+    expect(await objects()).toEqual([]);
+    expect(await fixture.store.getManifest(web, { kind: "tag", tag: tag("big") })).toBeUndefined();
+    await expectConsistent(fixture);
+  });
+
+  it("keeps annotations too large for an item in S3 as well", async () => {
+    const annotations = { "org.example.notes": "n".repeat(70_000) };
+    const m = manifest(web, big("annotated", 1_000), { subject: digest("img"), annotations });
+    await fixture.store.putManifest(acme, m, [tag("notes")]);
+    expect(await objects()).toHaveLength(2);
+    expect(summary(await fixture.store.getManifest(web, { kind: "tag", tag: tag("notes") }))).toEqual(summary(m));
+    expect((await fixture.store.listReferrers(web, digest("img")))[0]?.annotations).toEqual(annotations);
+    await fixture.store.deleteManifest(web, m.digest);
+    expect(await objects()).toEqual([]);
+  });
+
+  it("leaves one object when the same large manifest is pushed concurrently", async () => {
+    const m = manifest(web, big("contended", 200_000));
+    await Promise.all(Array.from({ length: 6 }, (_, i) => fixture.store.putManifest(acme, m, [tag(`t${i}`)])));
+    expect(await objects()).toHaveLength(1);
+    expect(summary(await fixture.store.getManifest(web, { kind: "tag", tag: tag("t3") }))).toEqual(summary(m));
+    await expectConsistent(fixture);
+  });
+
+  it("answers undefined for an overflow object that is not there, and deletes idempotently", async () => {
+    const overflow = new S3ManifestOverflow({ client: s3, bucket, prefix });
+    await overflow.put("a/b", encode("bytes"));
+    expect(new TextDecoder().decode(await overflow.get("a/b"))).toBe("bytes");
+    await overflow.delete("a/b");
+    await overflow.delete("a/b");
+    expect(await overflow.get("a/b")).toBeUndefined();
+  });
+
+  it("refuses a manifest over the inline limit with 413 when no overflow store is configured", async () => {
+    const bare = await dynamoFixture({ inlineManifestBytes: 64 * 1024 }, dynamoClient());
+    try {
+      const error = await bare.store.putManifest(acme, manifest(web, big("nowhere", 100_000)), []).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RegistryError);
+      expect(error).toMatchObject({ code: "MANIFEST_INVALID", status: 413 });
+      expect(await bare.store.repositoryExists(web)).toBe(false);
+    } finally {
+      await bare.cleanup();
+    }
+  });
+});
