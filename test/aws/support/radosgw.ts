@@ -23,6 +23,16 @@ const DIR_PREFIX = "stratus-radosgw-";
 const START_TIMEOUT_MS = 120_000;
 
 export async function startRadosgw(): Promise<Radosgw> {
+  // A single-node Ceph start occasionally fails at the OSD step on a loaded 2-core machine: one retry.
+  try {
+    return await startOnce();
+  } catch (first) {
+    console.warn(`radosgw: first start failed, retrying once: ${first instanceof Error ? first.message.split("\n")[0] : first}`);
+    return startOnce();
+  }
+}
+
+async function startOnce(): Promise<Radosgw> {
   await sweepAbandoned();
   const dir = await mkdtemp(join(tmpdir(), DIR_PREFIX));
   const [port, monPort] = await freePorts(2);
