@@ -101,6 +101,16 @@ export function manifestTests(client: RegistryClient): void {
       expect(await (await client.fetch(`/v2/${name}/tags/list`)).json()).toEqual({ name, tags: ["a", "b"] });
     });
 
+    it("refuses more than 20 ?tag= parameters and stores nothing", async () => {
+      const name = uniqueName("manifests");
+      const { config, layer } = await imageParts(client, name);
+      const bytes = utf8(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [layer] }));
+      const query = Array.from({ length: 21 }, (_, i) => `tag=t${i}`).join("&");
+      const res = await client.putManifest(name, `${digestOf(bytes)}?${query}`, bytes, OCI_MANIFEST);
+      await expectOciError(res, 400, "MANIFEST_INVALID");
+      expect((await client.fetch(`/v2/${name}/manifests/${digestOf(bytes)}`)).status).toBe(404);
+    });
+
     it("an OCI index whose children were pushed first", async () => {
       const name = uniqueName("index");
       const amd64 = await client.pushImage(name, "amd64");

@@ -1,9 +1,12 @@
 import type { RegistryConfig } from "../config.ts";
+import { RegistryError } from "../errors.ts";
 import { parseTag } from "../oci/names.ts";
 import { parseReference, type ManifestService } from "../services/manifests.ts";
 import { readBodyLimited } from "./body.ts";
 import { bytesResponse, emptyResponse } from "./responses.ts";
 import type { RouteInput } from "./router.ts";
+
+const MAX_TAGS_PER_PUSH = 20;
 
 // distribution-spec end-3 (GET/HEAD manifest), end-7 (PUT), end-9 (DELETE).
 export function manifestHandlers(manifests: ManifestService, config: RegistryConfig) {
@@ -26,7 +29,14 @@ export function manifestHandlers(manifests: ManifestService, config: RegistryCon
       const name = params.name!;
       const reference = parseReference(params.reference!);
       // Extra tags in one request (distribution-spec v1.1.1 "?tag=" on a push by digest).
-      const extraTags = url.searchParams.getAll("tag").map(parseTag);
+      const tagParams = url.searchParams.getAll("tag");
+      // Bounded so one push stays one atomic write on every store (DynamoDB: 100 items per transaction).
+      if (tagParams.length > MAX_TAGS_PER_PUSH) {
+        throw new RegistryError("MANIFEST_INVALID", `at most ${MAX_TAGS_PER_PUSH} tag parameters per push; got ${tagParams.length}`, {
+          tags: tagParams.length,
+        });
+      }
+      const extraTags = tagParams.map(parseTag);
       const bytes = await readBodyLimited(request, config.maxManifestBytes, "manifest");
       const pushed = await manifests.put(name, reference, bytes, request.headers.get("content-type"), extraTags);
       return emptyResponse(201, {

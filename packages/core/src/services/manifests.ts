@@ -60,7 +60,8 @@ export class ManifestService {
     const record: ManifestRecord = {
       repository,
       digest,
-      mediaType: parsed.mediaType,
+      // Same bytes pushed again under another Content-Type keep their first media type, on every store.
+      mediaType: existing?.mediaType ?? parsed.mediaType,
       bytes,
       createdAt: existing?.createdAt ?? this.deps.clock.now(),
       ...(parsed.subject ? { subject: parsed.subject.digest } : {}),
