@@ -67,7 +67,13 @@ export async function writeWebResponse(response: Response, req: IncomingMessage,
 }
 
 /** A node:http request listener over the registry. */
-export function registryListener(registry: Registry, onDone: (req: IncomingMessage, res: ServerResponse, error?: unknown) => void) {
+export interface ListenerHooks {
+  onDone: (req: IncomingMessage, res: ServerResponse, error?: unknown) => void;
+  /** True once shutdown began: responses then close their connection, so the server can stop. */
+  closing?: () => boolean;
+}
+
+export function registryListener(registry: Registry, { onDone, closing }: ListenerHooks) {
   return (req: IncomingMessage, res: ServerResponse) => {
     void (async () => {
       try {
@@ -77,6 +83,7 @@ export function registryListener(registry: Registry, onDone: (req: IncomingMessa
           return onDone(req, res);
         }
         const response = await registry.handle(toWebRequest(req), { remoteAddress: req.socket.remoteAddress, rawTarget: req.url });
+        if (closing?.()) res.setHeader("connection", "close");
         await writeWebResponse(response, req, res);
         onDone(req, res);
       } catch (error) {

@@ -32,8 +32,11 @@ export async function startServer(options: ServerOptions, logger: Logger = pino(
   // One line per request, with its own bytes on a keep-alive socket. The query string is left out:
   // later it may carry tokens.
   const started = new WeakMap<IncomingMessage, { at: bigint; socket: Socket; read: number; written: number }>();
+  let closing: Promise<void> | undefined;
   const server = createServer(
-    registryListener(registry, (req, res, error) => {
+    registryListener(registry, {
+      closing: () => closing !== undefined,
+      onDone: (req, res, error) => {
       const mark = started.get(req);
       if (!mark) return;
       logger.info(
@@ -48,6 +51,7 @@ export async function startServer(options: ServerOptions, logger: Logger = pino(
         },
         "request",
       );
+      },
     }),
   );
   server.prependListener("request", (req: IncomingMessage) => {
@@ -77,7 +81,6 @@ export async function startServer(options: ServerOptions, logger: Logger = pino(
   const sweeper = setInterval(sweep, options.sweepIntervalSeconds * 1000);
   sweeper.unref();
 
-  let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
       clearInterval(sweeper);
