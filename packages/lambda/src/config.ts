@@ -1,0 +1,39 @@
+import { z } from "zod";
+
+// The environment the registry Lambda reads, once per container. The CDK stack sets exactly these
+// (stacks/ imports LAMBDA_ENV to name them); the template tests check the two agree.
+export const LAMBDA_ENV = {
+  bucket: "STRATUS_S3_BUCKET",
+  table: "STRATUS_DYNAMODB_TABLE",
+  presignSeconds: "STRATUS_PRESIGN_SECONDS",
+  uploadTtlSeconds: "STRATUS_UPLOAD_TTL_SECONDS",
+  /** Base URL of the upload service (https://upload.example.com); absent: uploads stay in Lambda. */
+  uploadUrl: "STRATUS_UPLOAD_URL",
+  /** Test and emulator overrides; unset on AWS. */
+  s3Endpoint: "STRATUS_S3_ENDPOINT",
+  dynamodbEndpoint: "STRATUS_DYNAMODB_ENDPOINT",
+} as const;
+
+export const lambdaConfigSchema = z.object({
+  bucket: z.string().min(3),
+  table: z.string().min(3),
+  region: z.string().min(1),
+  presignSeconds: z.coerce.number().int().min(1).max(7 * 24 * 3600).default(900),
+  uploadTtlSeconds: z.coerce.number().int().positive().default(24 * 3600),
+  uploadUrl: z.url().optional(),
+  s3Endpoint: z.url().optional(),
+  dynamodbEndpoint: z.url().optional(),
+});
+export type LambdaConfig = z.infer<typeof lambdaConfigSchema>;
+
+/** Reads the Lambda's configuration; throws naming every missing or malformed variable. */
+export function readLambdaConfig(env: NodeJS.ProcessEnv): LambdaConfig {
+  const input: Record<string, string | undefined> = { region: env.AWS_REGION };
+  for (const [key, name] of Object.entries(LAMBDA_ENV)) if (env[name]) input[key] = env[name];
+  const result = lambdaConfigSchema.safeParse(input);
+  if (!result.success) {
+    const names: Record<string, string> = { ...LAMBDA_ENV, region: "AWS_REGION" };
+    throw new Error(`invalid Lambda environment: ${result.error.issues.map((i) => `${names[String(i.path[0])] ?? i.path.join(".")}: ${i.message}`).join("; ")}`);
+  }
+  return result.data;
+}
