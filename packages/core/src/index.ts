@@ -9,3 +9,4 @@ export { MediaType, EMPTY_BLOB } from "./oci/media-types.ts";
 export { parseManifest, type ParsedManifest, type Descriptor } from "./oci/manifest-schema.ts";
 export { hasDotSegments } from "./http/raw-path.ts";
 export { OpenOnLoopbackAuthorizer, isLoopbackAddress } from "./open-on-loopback.ts";
+export { UploadLinks, type UploadLinksOptions } from "./http/upload-links.ts";

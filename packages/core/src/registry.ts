@@ -7,6 +7,7 @@ import { errorResponse, jsonResponse, toRegistryError } from "./http/responses.t
 import { hasDotSegments } from "./http/raw-path.ts";
 import { matchRoute, noRoute, route, type Route } from "./http/router.ts";
 import { uploadHandlers } from "./http/upload-handlers.ts";
+import type { UploadLinks } from "./http/upload-links.ts";
 import type { Authorizer, BlobStore, Clock, MetadataStore, RequestContext } from "./ports.ts";
 import { BlobService } from "./services/blobs.ts";
 import { KeyedLock } from "./services/keyed-lock.ts";
@@ -18,6 +19,8 @@ export interface RegistryDeps {
   blobs: BlobStore;
   metadata: MetadataStore;
   authorizer: Authorizer;
+  /** Upload sessions on another host (the upload service): absolute, token-carrying Locations. */
+  uploadLinks?: UploadLinks;
   clock?: Clock;
   /** Called with failures the client sees only as a 500/503, for the entry adapter to log. */
   onUnexpectedError?: (error: unknown, request: Request) => void;
@@ -81,7 +84,9 @@ export function createRegistry(deps: RegistryDeps, configInput: RegistryConfigIn
     const path = url.pathname === "/v2" ? "/v2/" : url.pathname;
     const match = matchRoute(routes, request.method, path);
     if (match.kind !== "found") throw noRoute(match, request.method, path);
-    const decision = await authorizer.authorize(request, match.route.access(match.params), context);
+    // An upload link's token stands in for credentials the client does not send to the upload host.
+    const granted = deps.uploadLinks ? (await deps.uploadLinks.check(url, match.params)) === "granted" : false;
+    const decision = granted ? ({ allowed: true, subject: "upload-link" } as const) : await authorizer.authorize(request, match.route.access(match.params), context);
     if (!decision.allowed) {
       throw new RegistryError(decision.status === 401 ? "UNAUTHORIZED" : "DENIED", decision.message, null, {
         status: decision.status,
@@ -95,15 +100,18 @@ export function createRegistry(deps: RegistryDeps, configInput: RegistryConfigIn
     config,
     async handle(request, context = {}) {
       contexts.set(request, context);
+      let response: Response;
       try {
-        return await dispatch(request, context);
+        response = await dispatch(request, context);
       } catch (e) {
         const { error, unexpected } = toRegistryError(e);
         if (unexpected) deps.onUnexpectedError?.(e, request);
         // Leave no unread body behind a refusal: the connection can then be reused.
         await request.body?.cancel().catch(() => {});
-        return errorResponse(error, request.method);
+        response = errorResponse(error, request.method);
       }
+      await deps.uploadLinks?.rewrite(response);
+      return response;
     },
     expireUploads: () => uploadService.expireIdle(),
   };

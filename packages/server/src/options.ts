@@ -28,10 +28,17 @@ export const serverOptionsSchema = z
     s3Endpoint: z.url().optional(),
     dynamodbEndpoint: z.url().optional(),
     presignSeconds: z.coerce.number().int().min(1).max(7 * 24 * 3600).default(900),
+    // upload service: sessions answered on another host with signed links
+    uploadUrl: z.url().optional(),
+    uploadTokenSecret: z.string().min(32, "must be at least 32 characters").optional(),
   })
   .refine((o) => o.storage !== "aws" || (o.bucket && o.table), {
     message: "--storage aws needs --bucket and --table (or STRATUS_S3_BUCKET and STRATUS_DYNAMODB_TABLE)",
     path: ["storage"],
+  })
+  .refine((o) => !o.uploadUrl || o.uploadTokenSecret, {
+    message: "--upload-url needs STRATUS_UPLOAD_TOKEN_SECRET (the key shared with the upload service)",
+    path: ["uploadUrl"],
   });
 export type ServerOptions = z.infer<typeof serverOptionsSchema>;
 export type ServerOptionsInput = z.input<typeof serverOptionsSchema>;
@@ -50,6 +57,8 @@ const OPTIONS: { key: Key; flag: string; env: string; boolean?: boolean; help: s
   { key: "region", flag: "region", env: "AWS_REGION", help: "<region>  aws: region (default us-east-1)" },
   { key: "s3Endpoint", flag: "s3-endpoint", env: "STRATUS_S3_ENDPOINT", help: "<url>  aws: S3-compatible endpoint (radosgw, MinIO)" },
   { key: "dynamodbEndpoint", flag: "dynamodb-endpoint", env: "STRATUS_DYNAMODB_ENDPOINT", help: "<url>  aws: DynamoDB endpoint (DynamoDB Local)" },
+  { key: "uploadUrl", flag: "upload-url", env: "STRATUS_UPLOAD_URL", help: "<url>  upload sessions live on this host (the upload service)" },
+  { key: "uploadTokenSecret", flag: "upload-token-secret", env: "STRATUS_UPLOAD_TOKEN_SECRET", help: "<key>  signs upload links; prefer the variable" },
   { key: "presignSeconds", flag: "presign-seconds", env: "STRATUS_PRESIGN_SECONDS", help: "<n>  aws: lifetime of blob download URLs (default 900)" },
 ];
 

@@ -1,11 +1,14 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { Socket } from "node:net";
 import type { AddressInfo } from "node:net";
-import { createRegistry, OpenOnLoopbackAuthorizer, type Registry } from "@stratus/core";
+import { createRegistry, OpenOnLoopbackAuthorizer, UploadLinks, type Registry } from "@stratus/core";
 import { pino, type Logger } from "pino";
 import { registryListener } from "./node-adapter.ts";
 import { openStorage } from "./storage.ts";
 import type { ServerOptions } from "./options.ts";
+
+/** Upload links are re-issued on every upload response; an hour covers the longest gap between requests of one upload. */
+const UPLOAD_LINK_SECONDS = 3600;
 
 export interface RunningServer {
   url: string;
@@ -24,6 +27,15 @@ export async function startServer(options: ServerOptions, logger: Logger = pino(
       blobs: storage.blobs,
       metadata: storage.metadata,
       authorizer: new OpenOnLoopbackAuthorizer({ allowRemote: options.allowRemote }),
+      ...(options.uploadUrl && options.uploadTokenSecret
+        ? {
+            uploadLinks: new UploadLinks({
+              baseUrl: options.uploadUrl,
+              secret: new TextEncoder().encode(options.uploadTokenSecret),
+              ttlSeconds: UPLOAD_LINK_SECONDS,
+            }),
+          }
+        : {}),
       onUnexpectedError: (error, request) => logger.error({ err: error, method: request.method, path: new URL(request.url).pathname }, "request failed"),
     },
     { uploadTtlSeconds: options.uploadTtlSeconds, ...storage.registryConfig },
