@@ -2,7 +2,7 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    include: ["packages/*/test/**/*.test.ts", "test/**/*.test.ts"],
+    include: ["packages/*/test/**/*.test.ts", "test/**/*.test.ts", "stacks/test/**/*.test.ts"],
     // The AWS adapters need their backends: `npm run test:aws` (vitest.aws.config.ts).
     exclude: ["**/node_modules/**", "packages/storage-aws/**", "test/aws/**"],
     testTimeout: 30_000,

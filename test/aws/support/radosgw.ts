@@ -23,12 +23,14 @@ const DIR_PREFIX = "stratus-radosgw-";
 const START_TIMEOUT_MS = 120_000;
 
 export async function startRadosgw(): Promise<Radosgw> {
-  // A single-node Ceph start occasionally fails at the OSD step on a loaded 2-core machine: one retry.
-  try {
-    return await startOnce();
-  } catch (first) {
-    console.warn(`radosgw: first start failed, retrying once: ${first instanceof Error ? first.message.split("\n")[0] : first}`);
-    return startOnce();
+  // A single-node Ceph start often fails at the OSD step on a loaded 2-core machine: retry twice.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce();
+    } catch (error) {
+      if (attempt >= 3) throw error;
+      console.warn(`radosgw: start ${attempt} failed, retrying: ${error instanceof Error ? error.message.split("\n")[0] : error}`);
+    }
   }
 }
 

@@ -1,0 +1,76 @@
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
+
+// Translates API Gateway HTTP API events (payload format 2.0) to the Web Request core speaks, and
+// core's Response back to the structured result API Gateway expects. The Node server's twin is
+// packages/server/src/node-adapter.ts: status, headers and bodies must come out the same.
+//
+// Payload 2.0 facts this relies on (AWS "Working with AWS Lambda proxy integrations for HTTP APIs"):
+// - headers arrive lower-cased, repeated headers joined with ","; cookies are taken out of the
+//   headers into `cookies`;
+// - the body is base64 (isBase64Encoded: true) unless the content type is text/*, application/json,
+//   application/xml or application/javascript, then it is the UTF-8 text: both are decoded here;
+// - the result's isBase64Encoded is honoured whatever the content type (HTTP APIs have no
+//   binaryMediaTypes), so every non-empty body goes back as base64: no content type is guessed;
+// - Set-Cookie values go in `cookies`, every other header in `headers` (one string per name).
+
+/** The request, and what core's RequestContext needs from the event. */
+export interface AdaptedRequest {
+  request: Request;
+  remoteAddress: string | undefined;
+  /** The request target as API Gateway received it (core checks it for dot segments). */
+  rawTarget: string;
+  /** Bytes of the decoded body (0 without one). */
+  bodyLength: number;
+}
+
+export function eventToRequest(event: APIGatewayProxyEventV2): AdaptedRequest {
+  const http = event.requestContext.http;
+  const method = http.method.toUpperCase();
+  const rawTarget = event.rawQueryString ? `${event.rawPath}?${event.rawQueryString}` : event.rawPath;
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(event.headers ?? {})) {
+    if (value !== undefined) headers.set(name, value);
+  }
+  // RFC 9110: several Cookie lines are joined with "; " (not ",").
+  if (event.cookies?.length) headers.set("cookie", event.cookies.join("; "));
+  const body = decodeBody(event);
+  const withBody = method !== "GET" && method !== "HEAD";
+  const proto = headers.get("x-forwarded-proto") ?? "https";
+  const host = event.requestContext.domainName || headers.get("host") || "registry.local";
+  const request = new Request(`${proto}://${host}${rawTarget}`, {
+    method,
+    headers,
+    // Like the Node adapter, every request that may carry a body gets one (possibly empty).
+    ...(withBody ? { body: body as Uint8Array<ArrayBuffer> } : {}),
+  });
+  return { request, remoteAddress: http.sourceIp, rawTarget, bodyLength: body.byteLength };
+}
+
+function decodeBody(event: APIGatewayProxyEventV2): Uint8Array {
+  if (event.body === undefined || event.body === null || event.body === "") return new Uint8Array(0);
+  const bytes = Buffer.from(event.body, event.isBase64Encoded ? "base64" : "utf8");
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** The result for API Gateway; a HEAD answer keeps its headers (Content-Length included) and has no body. */
+export async function responseToResult(response: Response, method: string): Promise<APIGatewayProxyStructuredResultV2> {
+  const headers: Record<string, string> = {};
+  // Headers.forEach already joins repeated values with ", " (the Fetch spec's combined value), and
+  // lists set-cookie once per value: those go to `cookies` instead, where a comma would be ambiguous.
+  response.headers.forEach((value, name) => {
+    if (name !== "set-cookie") headers[name] = value;
+  });
+  const cookies = response.headers.getSetCookie();
+  const result: APIGatewayProxyStructuredResultV2 = { statusCode: response.status, headers };
+  if (cookies.length > 0) result.cookies = cookies;
+  if (method.toUpperCase() === "HEAD" || response.body === null) {
+    await response.body?.cancel();
+    result.body = "";
+    result.isBase64Encoded = false;
+    return result;
+  }
+  const bytes = Buffer.from(await response.arrayBuffer());
+  result.body = bytes.byteLength > 0 ? bytes.toString("base64") : "";
+  result.isBase64Encoded = bytes.byteLength > 0;
+  return result;
+}

@@ -1,0 +1,131 @@
+import middy from "@middy/core";
+import { createRegistry, OpenOnLoopbackAuthorizer, type Registry } from "@stratus/core";
+import { openAwsStorage } from "@stratus/storage-aws";
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
+import { LAMBDA_ENV, readLambdaConfig, type LambdaConfig } from "./config.ts";
+import { eventToRequest, responseToResult } from "./event-adapter.ts";
+
+// The registry Lambda: one `/v2/{proxy+}` route of an HTTP API (payload 2.0) into core's own router.
+//
+// The registry and its storage are built once per container, on the first request, from the
+// environment (config.ts): module load only pulls in code (the init phase runs at full CPU, so
+// loading the modules there is the cheap place); no client, credential lookup or network call
+// happens before a request needs it. A failed start is not cached: the next request tries again.
+
+const MiB = 1024 * 1024;
+
+/**
+ * Lambda's synchronous request payload limit: the whole event JSON, 6 MiB (6,291,456 bytes). A binary
+ * body arrives base64-encoded, so about 4.5 MiB of raw bytes fit, less the event's own headers.
+ */
+export const LAMBDA_PAYLOAD_LIMIT = 6 * MiB;
+/** The largest raw body a request can bring through API Gateway to this Lambda (base64 inside 6 MiB). */
+export const LAMBDA_MAX_RAW_BODY = Math.floor((LAMBDA_PAYLOAD_LIMIT * 3) / 4);
+
+/**
+ * Advertised as OCI-Chunk-Min-Length. Not S3's 5 MiB part minimum as on the Node server: a chunk that
+ * large cannot reach a Lambda (see LAMBDA_MAX_RAW_BODY), and a client obeying the header (regclient)
+ * would then never get a chunk through. The S3 staging accepts chunks of any size (it keeps a tail
+ * object until a 5 MiB part is full), so 4 MiB only tells clients what size fits.
+ */
+export const LAMBDA_CHUNK_MIN_LENGTH = 4 * MiB;
+
+interface Container {
+  registry: Registry;
+  config: LambdaConfig;
+}
+
+export type RegistryLambdaHandler = middy.MiddyfiedHandler<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>;
+
+/**
+ * The handler over the given environment. index.ts exports it over process.env; the API Gateway
+ * emulation in test/lambda builds one per emulated deployment (each its own "container").
+ */
+export function createRegistryHandler(env: NodeJS.ProcessEnv = process.env): RegistryLambdaHandler {
+  let container: Promise<Container> | undefined;
+  const open = (): Promise<Container> => {
+    container ??= Promise.resolve()
+      .then(() => openContainer(env))
+      .catch((error: unknown) => {
+        container = undefined;
+        throw error;
+      });
+    return container;
+  };
+
+  const handle = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
+    const { registry, config } = await open();
+    const { request, remoteAddress, rawTarget, bodyLength } = eventToRequest(event);
+    if (bodyLength > LAMBDA_MAX_RAW_BODY) return tooLarge(request, bodyLength, config);
+    const response = await registry.handle(request, { remoteAddress, rawTarget });
+    return responseToResult(response, request.method);
+  };
+  return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>(handle);
+}
+
+/**
+ * The scheduled sweeper (EventBridge, every 15 minutes): expires idle upload sessions, aborting their
+ * S3 multipart uploads. Lambda has no background timer, so the Node server's sweep runs here instead.
+ */
+export function createSweepHandler(env: NodeJS.ProcessEnv = process.env): () => Promise<{ removed: number }> {
+  let container: Container | undefined;
+  return async () => {
+    container ??= openContainer(env);
+    return { removed: await container.registry.expireUploads() };
+  };
+}
+
+function openContainer(env: NodeJS.ProcessEnv): Container {
+  const config = readLambdaConfig(env);
+  const storage = openAwsStorage({
+    bucket: config.bucket,
+    table: config.table,
+    region: config.region,
+    presignSeconds: config.presignSeconds,
+    uploadTtlSeconds: config.uploadTtlSeconds,
+    ...(config.s3Endpoint ? { s3Endpoint: config.s3Endpoint } : {}),
+    ...(config.dynamodbEndpoint ? { dynamodbEndpoint: config.dynamodbEndpoint } : {}),
+  });
+  const registry = createRegistry(
+    {
+      blobs: storage.blobs,
+      metadata: storage.metadata,
+      // No authentication yet: the token authorizer (DESIGN.md "Auth") replaces this. Until then the
+      // deployment is open to anyone who can reach its URL.
+      authorizer: new OpenOnLoopbackAuthorizer({ allowRemote: true }),
+      onUnexpectedError: (error, request) =>
+        console.error(JSON.stringify({ level: "error", msg: "request failed", method: request.method, path: new URL(request.url).pathname, err: String((error as Error)?.stack ?? error) })),
+    },
+    {
+      uploadTtlSeconds: config.uploadTtlSeconds,
+      // Any container may take an upload's next request: the hash state travels with the session.
+      resumableHashing: true,
+      chunkMinLength: LAMBDA_CHUNK_MIN_LENGTH,
+    },
+  );
+  return { registry, config };
+}
+
+/**
+ * A body over what a Lambda request can carry. On AWS this never reaches the handler: API Gateway
+ * (over 10 MB) or Lambda (event over 6 MiB) refuses the request first with its own bare error
+ * (test/lambda/support/api-gateway-emulator.ts renders those as AWS does). It guards any other
+ * front end (a Function URL, a direct invoke) and says what the registry would like clients to see.
+ */
+function tooLarge(request: Request, size: number, config: LambdaConfig): APIGatewayProxyStructuredResultV2 {
+  const manifest = new URL(request.url).pathname.includes("/manifests/");
+  const way = config.uploadUrl
+    ? `send large blobs through the upload service at ${config.uploadUrl}`
+    : `this deployment has no upload service (${LAMBDA_ENV.uploadUrl} unset): upload in chunks of at most ${LAMBDA_CHUNK_MIN_LENGTH} bytes (PATCH with Content-Range)`;
+  const message = `the request body (${size} bytes) is over the ${LAMBDA_MAX_RAW_BODY} bytes a request to the registry's Lambda can carry (6 MiB Lambda payload, base64-encoded); ${way}`;
+  const body = JSON.stringify({
+    errors: [{ code: manifest ? "MANIFEST_INVALID" : "BLOB_UPLOAD_INVALID", message, detail: { size, limit: LAMBDA_MAX_RAW_BODY, uploadService: config.uploadUrl ?? null } }],
+  });
+  const headers: Record<string, string> = {
+    "docker-distribution-api-version": "registry/2.0",
+    "content-type": "application/json",
+    "content-length": String(Buffer.byteLength(body)),
+  };
+  if (request.method === "HEAD") return { statusCode: 413, headers, body: "", isBase64Encoded: false };
+  return { statusCode: 413, headers, body: Buffer.from(body).toString("base64"), isBase64Encoded: true };
+}

@@ -1,0 +1,191 @@
+import { fileURLToPath } from "node:url";
+import { CfnOutput, Duration, type RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
+import { AccessLogFormat } from "aws-cdk-lib/aws-apigateway";
+import * as apigw from "aws-cdk-lib/aws-apigatewayv2";
+import { HttpLambdaIntegration } from "aws-cdk-lib/aws-apigatewayv2-integrations";
+import * as acm from "aws-cdk-lib/aws-certificatemanager";
+import * as events from "aws-cdk-lib/aws-events";
+import * as targets from "aws-cdk-lib/aws-events-targets";
+import * as iam from "aws-cdk-lib/aws-iam";
+import * as lambda from "aws-cdk-lib/aws-lambda";
+import * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
+import * as logs from "aws-cdk-lib/aws-logs";
+import { Construct } from "constructs";
+import { LAMBDA_ENV } from "../../packages/lambda/src/config.ts";
+import { acknowledgeObjectWildcard, type RegistryStorage } from "./storage.ts";
+
+// The registry on Lambda behind an HTTP API (DESIGN.md "Shape", "AWS facts"), plus the scheduled
+// sweep of idle upload sessions: two functions over one bundle.
+
+const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
+export const LAMBDA_ENTRY = `${repoRoot}packages/lambda/src/index.ts`;
+
+export interface RegistryApiProps {
+  storage: RegistryStorage;
+  logRetention: logs.RetentionDays;
+  removalPolicy: RemovalPolicy;
+  presignSeconds: number;
+  uploadTtlSeconds: number;
+  /** Base URL of the upload service; unset: uploads stay in Lambda. */
+  uploadUrl?: string;
+  /** Custom domain of the registry (registry.example.com) and its ACM certificate in the stack's region. */
+  domain?: { name: string; certificateArn: string };
+}
+
+export class RegistryApi extends Construct {
+  readonly api: apigw.HttpApi;
+  readonly registryFunction: nodejs.NodejsFunction;
+  readonly sweepFunction: nodejs.NodejsFunction;
+  readonly url: string;
+
+  constructor(scope: Construct, id: string, props: RegistryApiProps) {
+    super(scope, id);
+    const { storage } = props;
+
+    const environment: Record<string, string> = {
+      [LAMBDA_ENV.bucket]: storage.bucket.bucketName,
+      [LAMBDA_ENV.table]: storage.table.tableName,
+      [LAMBDA_ENV.presignSeconds]: String(props.presignSeconds),
+      [LAMBDA_ENV.uploadTtlSeconds]: String(props.uploadTtlSeconds),
+      ...(props.uploadUrl ? { [LAMBDA_ENV.uploadUrl]: props.uploadUrl } : {}),
+    };
+
+    this.registryFunction = this.registryLambda("Registry", {
+      handler: "handler",
+      // 1024 MB: Lambda's CPU share grows with memory; a 4.5 MB body is hashed (SHA-256) and sent to S3
+      // in one request, and 1024 MB (~0.6 vCPU) keeps that well under API Gateway's 30 s. Requests
+      // that only read DynamoDB finish in milliseconds either way, so the price per request stays low.
+      memorySize: 1024,
+      // API Gateway HTTP API gives up after 30 s: a longer Lambda timeout would only bill work nobody waits for.
+      timeout: Duration.seconds(30),
+      description: "Stratus registry: the OCI distribution API",
+      environment,
+      props,
+    });
+    this.sweepFunction = this.registryLambda("UploadSweep", {
+      // The same bundle; `sweep` expires idle upload sessions (core's sweep, docs/dynamodb.md "Upload sessions").
+      handler: "sweep",
+      memorySize: 512,
+      timeout: Duration.minutes(5),
+      description: "Stratus registry: expires idle upload sessions and their staged S3 parts",
+      environment,
+      props,
+    });
+    new events.Rule(this, "UploadSweepSchedule", {
+      description: "Every 15 minutes: expire idle upload sessions",
+      schedule: events.Schedule.rate(Duration.minutes(15)),
+      targets: [new targets.LambdaFunction(this.sweepFunction, { retryAttempts: 0 })],
+    });
+
+    const accessLogs = new logs.LogGroup(this, "AccessLogs", { retention: props.logRetention, removalPolicy: props.removalPolicy });
+    this.api = new apigw.HttpApi(this, "Api", {
+      description: "Stratus registry",
+      // A custom domain replaces the execute-api URL; keep both reachable so a broken domain setup is debuggable.
+      createDefaultStage: false,
+    });
+    const integration = new HttpLambdaIntegration("Registry", this.registryFunction, {
+      payloadFormatVersion: apigw.PayloadFormatVersion.VERSION_2_0,
+    });
+    // DESIGN.md "Shape": repository names contain slashes; one catch-all reaches the registry's own router
+    // (/v2/..., /token later). `$default` also answers what the router rejects with an OCI error, not API Gateway's 404.
+    this.api.addRoutes({ path: "/{proxy+}", methods: [apigw.HttpMethod.ANY], integration });
+    this.api.addRoutes({ path: "/", methods: [apigw.HttpMethod.ANY], integration });
+    Validations.of(this.api).acknowledge({
+      id: "AwsSolutions-APIG4",
+      reason:
+        "The registry authenticates itself (DESIGN.md 'Auth': Docker token flow); a gateway authorizer would answer 401 without the WWW-Authenticate challenge clients need, and anonymous pulls of public repositories must reach the registry.",
+    });
+
+    let domainName: apigw.DomainName | undefined;
+    if (props.domain) {
+      domainName = new apigw.DomainName(this, "Domain", {
+        domainName: props.domain.name,
+        certificate: acm.Certificate.fromCertificateArn(this, "Certificate", props.domain.certificateArn),
+        securityPolicy: apigw.SecurityPolicy.TLS_1_2,
+      });
+    }
+    const stage = new apigw.HttpStage(this, "DefaultStage", {
+      httpApi: this.api,
+      stageName: "$default",
+      autoDeploy: true,
+      ...(domainName ? { domainMapping: { domainName } } : {}),
+      accessLogSettings: {
+        destination: new apigw.LogGroupLogDestination(accessLogs),
+        format: AccessLogFormat.custom(
+          JSON.stringify({
+            requestId: "$context.requestId",
+            ip: "$context.identity.sourceIp",
+            time: "$context.requestTimeEpoch",
+            method: "$context.httpMethod",
+            path: "$context.path",
+            status: "$context.status",
+            length: "$context.responseLength",
+            latencyMs: "$context.responseLatency",
+            integrationError: "$context.integrationErrorMessage",
+          }),
+        ),
+      },
+    });
+    this.url = props.domain ? `https://${props.domain.name}` : stage.url.replace(/\/$/, "");
+
+    new CfnOutput(Stack.of(this), "RegistryUrl", { value: this.url, description: "The registry: docker login / push / pull against this host" });
+    new CfnOutput(Stack.of(this), "ApiEndpoint", { value: this.api.apiEndpoint, description: "The execute-api endpoint (works without the custom domain)" });
+    if (domainName) {
+      new CfnOutput(Stack.of(this), "RegistryDomainTarget", {
+        value: domainName.regionalDomainName,
+        description: `DNS: point ${props.domain?.name} (CNAME or alias) at this name`,
+      });
+    }
+  }
+
+  private registryLambda(
+    id: string,
+    o: { handler: string; memorySize: number; timeout: Duration; description: string; environment: Record<string, string>; props: RegistryApiProps },
+  ): nodejs.NodejsFunction {
+    const logGroup = new logs.LogGroup(this, `${id}Logs`, { retention: o.props.logRetention, removalPolicy: o.props.removalPolicy });
+    // An explicit role instead of the default one with the managed AWSLambdaBasicExecutionRole
+    // (logs on every log group of the account): this role writes to its own log group only.
+    const role = new iam.Role(this, `${id}Role`, {
+      assumedBy: new iam.ServicePrincipal("lambda.amazonaws.com"),
+      description: `Stratus ${id} function`,
+    });
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid: "OwnLogs", actions: ["logs:CreateLogStream", "logs:PutLogEvents"], resources: [logGroup.logGroupArn] }),
+    );
+    o.props.storage.grantRegistryAccess(role);
+    acknowledgeObjectWildcard(role.node.findChild("DefaultPolicy"), o.props.storage);
+
+    const fn = new nodejs.NodejsFunction(this, id, {
+      entry: LAMBDA_ENTRY,
+      handler: o.handler,
+      projectRoot: repoRoot,
+      depsLockFilePath: `${repoRoot}package-lock.json`,
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: o.memorySize,
+      timeout: o.timeout,
+      description: o.description,
+      environment: o.environment,
+      role,
+      logGroup,
+      // Lambda's CPU share is cheapest on Graviton; tracing is left off until there is something to trace.
+      bundling: {
+        forceDockerBundling: false,
+        format: nodejs.OutputFormat.ESM,
+        minify: true,
+        sourceMap: true,
+        sourcesContent: false,
+        target: "node22",
+        // Some CommonJS dependencies call require(): give the ESM bundle one.
+        banner: "import { createRequire as __stratusCreateRequire } from 'node:module'; const require = __stratusCreateRequire(import.meta.url);",
+        // The SDK v3 ships in the runtime, but the bundled, pinned one is what the tests ran against.
+        externalModules: [],
+      },
+    });
+    Validations.of(fn).acknowledge({
+      id: "AwsSolutions-L1",
+      reason: "nodejs22.x is the runtime the project pins and tests on (DESIGN.md 'Deploy'); moving to nodejs24.x is a deliberate upgrade, not a deploy-time default.",
+    });
+    return fn;
+  }
+}

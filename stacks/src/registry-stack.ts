@@ -1,0 +1,81 @@
+import { RemovalPolicy, Stack, type StackProps, Tags } from "aws-cdk-lib";
+import type * as logs from "aws-cdk-lib/aws-logs";
+import type { Construct } from "constructs";
+import { RegistryApi } from "./registry-api.ts";
+import { RegistryStorage } from "./storage.ts";
+import { UploadService, type UploadServiceProps } from "./upload-service.ts";
+
+// One Stratus deployment: storage, the registry API on Lambda, and (optionally) the upload service.
+
+/** A stage's settings, as infra/stages.ts validates them. */
+export interface RegistryStageSettings {
+  name: string;
+  /** registry.example.com; needs certificateArn (ACM, same region) covering it and, with the upload service, upload.<domainName>. */
+  domainName?: string;
+  certificateArn?: string;
+  uploadService: {
+    enabled: boolean;
+    image: UploadServiceProps["image"];
+    minTasks: number;
+    maxTasks: number;
+    cpu: number;
+    memoryMiB: number;
+  };
+  logRetention: logs.RetentionDays;
+  presignSeconds: number;
+  uploadTtlSeconds: number;
+  /** Contents outlive a stack deletion (production). */
+  retainData: boolean;
+}
+
+export interface RegistryStackProps extends StackProps {
+  settings: RegistryStageSettings;
+}
+
+export class RegistryStack extends Stack {
+  readonly storage: RegistryStorage;
+  readonly api: RegistryApi;
+  readonly uploadService: UploadService | undefined;
+
+  constructor(scope: Construct, id: string, props: RegistryStackProps) {
+    super(scope, id, props);
+    const s = props.settings;
+    const removalPolicy = s.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+    const domain = (prefix: string) => (s.domainName && s.certificateArn ? { name: `${prefix}${s.domainName}`, certificateArn: s.certificateArn } : undefined);
+    Tags.of(this).add("stratus:stage", s.name);
+
+    this.storage = new RegistryStorage(this, "Storage", {
+      removalPolicy,
+      // Sessions expire after uploadTtlSeconds and the sweep runs every 15 minutes: two days past that.
+      abortIncompleteUploadsAfterDays: Math.ceil(s.uploadTtlSeconds / 86_400) + 2,
+    });
+
+    const uploadDomain = domain("upload.");
+    this.uploadService = s.uploadService.enabled
+      ? new UploadService(this, "Upload", {
+          storage: this.storage,
+          image: s.uploadService.image,
+          minTasks: s.uploadService.minTasks,
+          maxTasks: s.uploadService.maxTasks,
+          cpu: s.uploadService.cpu,
+          memoryMiB: s.uploadService.memoryMiB,
+          logRetention: s.logRetention,
+          removalPolicy,
+          presignSeconds: s.presignSeconds,
+          uploadTtlSeconds: s.uploadTtlSeconds,
+          ...(uploadDomain ? { domain: uploadDomain } : {}),
+        })
+      : undefined;
+
+    const apiDomain = domain("");
+    this.api = new RegistryApi(this, "Registry", {
+      storage: this.storage,
+      logRetention: s.logRetention,
+      removalPolicy,
+      presignSeconds: s.presignSeconds,
+      uploadTtlSeconds: s.uploadTtlSeconds,
+      ...(this.uploadService ? { uploadUrl: this.uploadService.url } : {}),
+      ...(apiDomain ? { domain: apiDomain } : {}),
+    });
+  }
+}

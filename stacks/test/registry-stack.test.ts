@@ -1,0 +1,290 @@
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { App, Validations } from "aws-cdk-lib";
+import { Match, Template } from "aws-cdk-lib/assertions";
+import { AwsSolutionsChecks } from "cdk-nag";
+import { beforeAll, describe, expect, it } from "vitest";
+import { stageSchema, stageSettings, STAGES } from "../../infra/stages.ts";
+import { LAMBDA_ENV, readLambdaConfig } from "../../packages/lambda/src/config.ts";
+import { IDLE_INDEX, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE, tableDefinition } from "../../packages/storage-aws/src/dynamo-table.ts";
+import { RegistryStack } from "../src/index.ts";
+
+// Synthesizes each stage once (bundling the Lambda with esbuild, ~1 s) with cdk-nag on, as infra/app.ts does.
+
+const repoRoot = new URL("../../", import.meta.url).pathname;
+
+interface Synth {
+  template: Template;
+  json: { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
+  report: { pluginReports: { violations: unknown[] }[] };
+  acknowledged: { id: string; reason: string }[];
+}
+
+function synth(stage: string): Synth {
+  const outdir = mkdtempSync(join(tmpdir(), `stratus-cdk-${stage}-`));
+  const app = new App({ outdir });
+  const stack = new RegistryStack(app, `Stratus-${stage}`, {
+    settings: stageSettings(stage, { repoRoot }).settings,
+    env: { account: "111111111111", region: "eu-west-1" },
+  });
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  const acknowledged: { id: string; reason: string }[] = [];
+  for (const node of stack.node.findAll()) {
+    for (const m of node.node.metadata.filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)) {
+      for (const [key, reason] of Object.entries(m.data as Record<string, string>)) {
+        // aws-cdk-lib acknowledges some of its own CloudFormation-Validate rules: not ours to check.
+        if (!key.startsWith("CloudFormation-Validate::")) acknowledged.push({ id: key.replace(/^Annotation::/, ""), reason });
+      }
+    }
+  }
+  // Throws ValidationFailed when cdk-nag reports a finding nobody acknowledged.
+  const assembly = app.synth();
+  const json = assembly.getStackByName(stack.stackName).template as Synth["json"];
+  const report = JSON.parse(readFileSync(join(outdir, "validation-report.json"), "utf8")) as Synth["report"];
+  return { template: Template.fromJSON(json), json, report, acknowledged };
+}
+
+const ofType = (s: Synth, type: string) => Object.entries(s.json.Resources).filter(([, r]) => r.Type === type);
+const logicalIdOf = (s: Synth, type: string): string => {
+  const found = ofType(s, type);
+  expect(found).toHaveLength(1);
+  return found[0]![0];
+};
+
+/** Replaces CloudFormation intrinsics by sample strings, as a deployed function would see them. */
+function sampleValue(value: unknown, samples: Record<string, string>): string {
+  if (typeof value === "string") return value;
+  const ref = (value as { Ref?: string }).Ref;
+  if (ref && samples[ref]) return samples[ref];
+  if ((value as { "Fn::Join"?: unknown })["Fn::Join"]) {
+    const [sep, parts] = (value as { "Fn::Join": [string, unknown[]] })["Fn::Join"];
+    return parts.map((p) => sampleValue(p, samples)).join(sep);
+  }
+  if ((value as { "Fn::GetAtt"?: unknown })["Fn::GetAtt"]) return "sample-name.elb.eu-west-1.amazonaws.com";
+  throw new Error(`no sample for ${JSON.stringify(value)}`);
+}
+
+let dev: Synth;
+let prod: Synth;
+beforeAll(() => {
+  dev = synth("dev");
+  prod = synth("prod");
+}, 120_000);
+
+describe("bucket", () => {
+  it("blocks public access, requires TLS, encrypts, aborts incomplete multipart uploads", () => {
+    dev.template.hasResourceProperties("AWS::S3::Bucket", {
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: "AES256" } }] },
+      LifecycleConfiguration: { Rules: [Match.objectLike({ Status: "Enabled", AbortIncompleteMultipartUpload: { DaysAfterInitiation: 3 } })] },
+    });
+    dev.template.hasResourceProperties("AWS::S3::BucketPolicy", {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: "Deny", Action: "s3:*", Condition: { Bool: { "aws:SecureTransport": "false" } } }),
+          Match.objectLike({ Effect: "Deny", Action: "s3:*", Condition: { NumericLessThan: { "s3:TlsVersion": 1.2 } } }),
+        ]),
+      },
+    });
+  });
+
+  it("is retained in prod, not in dev", () => {
+    prod.template.hasResource("AWS::S3::Bucket", { DeletionPolicy: "Retain" });
+    dev.template.hasResource("AWS::S3::Bucket", { DeletionPolicy: "Delete" });
+  });
+});
+
+describe("table", () => {
+  it("is declared from the store's own definition: keys, attributes, GSI, TTL, billing", () => {
+    const definition = tableDefinition("x");
+    dev.template.hasResourceProperties("AWS::DynamoDB::Table", {
+      BillingMode: "PAY_PER_REQUEST",
+      KeySchema: [
+        { AttributeName: PARTITION_KEY, KeyType: "HASH" },
+        { AttributeName: SORT_KEY, KeyType: "RANGE" },
+      ],
+      AttributeDefinitions: Match.arrayEquals(definition.AttributeDefinitions!.map((a) => ({ AttributeName: a.AttributeName, AttributeType: a.AttributeType }))),
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: IDLE_INDEX.name,
+          KeySchema: [
+            { AttributeName: IDLE_INDEX.partitionKey, KeyType: "HASH" },
+            { AttributeName: IDLE_INDEX.sortKey, KeyType: "RANGE" },
+          ],
+          Projection: { ProjectionType: IDLE_INDEX.projection },
+        },
+      ],
+      TimeToLiveSpecification: { AttributeName: TTL_ATTRIBUTE, Enabled: true },
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true },
+    });
+    // The definition's GSI list has one entry: the stack declares all of them.
+    expect(definition.GlobalSecondaryIndexes?.map((g) => g.IndexName)).toEqual([IDLE_INDEX.name]);
+  });
+
+  it("has deletion protection in prod", () => {
+    prod.template.hasResource("AWS::DynamoDB::Table", { DeletionPolicy: "Retain", Properties: Match.objectLike({ DeletionProtectionEnabled: true }) });
+  });
+});
+
+describe("functions", () => {
+  it("run nodejs22.x on arm64: the registry (30 s, API Gateway's limit) and the sweep", () => {
+    const fns = ofType(dev, "AWS::Lambda::Function").map(([, r]) => r.Properties);
+    expect(fns.map((f) => f.Handler).sort()).toEqual(["index.handler", "index.sweep"]);
+    for (const f of fns) {
+      expect(f.Runtime).toBe("nodejs22.x");
+      expect(f.Architectures).toEqual(["arm64"]);
+    }
+    dev.template.hasResourceProperties("AWS::Lambda::Function", { Handler: "index.handler", Timeout: 30, MemorySize: 1024 });
+  });
+
+  it("set exactly the variables the Lambda reads, and readLambdaConfig accepts them", () => {
+    const bucket = logicalIdOf(dev, "AWS::S3::Bucket");
+    const table = logicalIdOf(dev, "AWS::DynamoDB::Table");
+    const samples = { [bucket]: "stratus-blobs-sample", [table]: "stratus-metadata-sample" };
+    for (const [s, expected] of [
+      [dev, [LAMBDA_ENV.bucket, LAMBDA_ENV.table, LAMBDA_ENV.presignSeconds, LAMBDA_ENV.uploadTtlSeconds]],
+      [prod, [LAMBDA_ENV.bucket, LAMBDA_ENV.table, LAMBDA_ENV.presignSeconds, LAMBDA_ENV.uploadTtlSeconds, LAMBDA_ENV.uploadUrl]],
+    ] as const) {
+      const ids = { [logicalIdOf(s, "AWS::S3::Bucket")]: "stratus-blobs-sample", [logicalIdOf(s, "AWS::DynamoDB::Table")]: "stratus-metadata-sample" };
+      for (const [, fn] of ofType(s, "AWS::Lambda::Function")) {
+        const vars = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+        expect(Object.keys(vars).sort()).toEqual([...expected].sort());
+        const env = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, sampleValue(v, { ...samples, ...ids })]));
+        const config = readLambdaConfig({ ...env, AWS_REGION: "eu-west-1" });
+        expect(config).toMatchObject({ bucket: "stratus-blobs-sample", table: "stratus-metadata-sample", presignSeconds: 900, uploadTtlSeconds: 86_400 });
+        if (s === prod) expect(config.uploadUrl).toBe("https://upload.registry.example.com");
+      }
+    }
+  });
+
+  it("log to their own log groups, kept for the stage's retention", () => {
+    for (const [s, days] of [[dev, 14], [prod, 90]] as const) {
+      const groups = ofType(s, "AWS::Logs::LogGroup");
+      expect(groups.length).toBeGreaterThanOrEqual(3);
+      for (const [, g] of groups) expect(g.Properties.RetentionInDays).toBe(days);
+      for (const [, fn] of ofType(s, "AWS::Lambda::Function")) {
+        const target = (fn.Properties.LoggingConfig as { LogGroup: { Ref: string } }).LogGroup.Ref;
+        expect(s.json.Resources[target]?.Type).toBe("AWS::Logs::LogGroup");
+      }
+    }
+  });
+
+  it("run the sweep every 15 minutes", () => {
+    const sweep = ofType(dev, "AWS::Lambda::Function").find(([, r]) => r.Properties.Handler === "index.sweep")![0];
+    dev.template.hasResourceProperties("AWS::Events::Rule", {
+      ScheduleExpression: "rate(15 minutes)",
+      Targets: [Match.objectLike({ Arn: { "Fn::GetAtt": [sweep, "Arn"] } })],
+    });
+  });
+});
+
+describe("grants", () => {
+  it("scope every statement to the bucket, the table, its index or the function's log group", () => {
+    const bucket = logicalIdOf(prod, "AWS::S3::Bucket");
+    const table = logicalIdOf(prod, "AWS::DynamoDB::Table");
+    for (const [, policy] of ofType(prod, "AWS::IAM::Policy")) {
+      const statements = (policy.Properties.PolicyDocument as { Statement: { Resource: unknown; Action: string | string[] }[] }).Statement;
+      for (const st of statements) {
+        const resources = ([] as unknown[]).concat(st.Resource);
+        // No "*": the ECR/registry pulls that would need one do not occur with a public image.
+        expect(resources).not.toContain("*");
+      }
+    }
+    const roles = ofType(prod, "AWS::IAM::Policy").map(([, p]) => JSON.stringify(p.Properties));
+    const registryPolicies = roles.filter((p) => p.includes("s3:PutObjectTagging"));
+    // The registry Lambda, the sweep and the upload service's task role.
+    expect(registryPolicies).toHaveLength(3);
+    for (const p of registryPolicies) {
+      expect(p).toContain(`{"Fn::Join":["",[{"Fn::GetAtt":["${bucket}","Arn"]},"/*"]]}`);
+      expect(p).toContain(`{"Fn::Join":["",[{"Fn::GetAtt":["${table}","Arn"]},"/index/${IDLE_INDEX.name}"]]}`);
+      for (const action of ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:GetObjectTagging", "s3:ListBucket", "s3:ListBucketMultipartUploads", "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"]) {
+        expect(p).toContain(`"${action}"`);
+      }
+      expect(p).not.toMatch(/"s3:\*"|"dynamodb:\*"|s3:PutObjectAcl|dynamodb:Scan/);
+    }
+    // No AWS managed policies (AWSLambdaBasicExecutionRole would allow every log group).
+    for (const [, role] of ofType(prod, "AWS::IAM::Role")) expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+  });
+});
+
+describe("HTTP API", () => {
+  it("routes everything to the registry function, logs access, maps the custom domain in prod", () => {
+    const registry = ofType(prod, "AWS::Lambda::Function").find(([, r]) => r.Properties.Handler === "index.handler")![0];
+    prod.template.resourceCountIs("AWS::ApiGatewayV2::Route", 2);
+    prod.template.hasResourceProperties("AWS::ApiGatewayV2::Route", { RouteKey: "ANY /{proxy+}" });
+    prod.template.hasResourceProperties("AWS::ApiGatewayV2::Integration", { IntegrationUri: { "Fn::GetAtt": [registry, "Arn"] }, PayloadFormatVersion: "2.0" });
+    prod.template.hasResourceProperties("AWS::ApiGatewayV2::Stage", { StageName: "$default", AutoDeploy: true, AccessLogSettings: Match.objectLike({ DestinationArn: Match.anyValue() }) });
+    prod.template.hasResourceProperties("AWS::ApiGatewayV2::DomainName", { DomainName: "registry.example.com" });
+    prod.template.resourceCountIs("AWS::ApiGatewayV2::ApiMapping", 1);
+    dev.template.resourceCountIs("AWS::ApiGatewayV2::DomainName", 0);
+    prod.template.hasOutput("RegistryUrl", { Value: "https://registry.example.com" });
+    prod.template.hasOutput("UploadUrl", { Value: "https://upload.registry.example.com" });
+  });
+});
+
+describe("upload service", () => {
+  it("is absent where the stage disables it", () => {
+    dev.template.resourceCountIs("AWS::ECS::Service", 0);
+    dev.template.resourceCountIs("AWS::ElasticLoadBalancingV2::LoadBalancer", 0);
+  });
+
+  it("runs on Fargate arm64 behind an HTTPS load balancer, health-checked on /v2/", () => {
+    prod.template.hasResourceProperties("AWS::ECS::TaskDefinition", {
+      RuntimePlatform: { CpuArchitecture: "ARM64", OperatingSystemFamily: "LINUX" },
+      ContainerDefinitions: [
+        Match.objectLike({
+          Image: "ghcr.io/stratus-registry/upload-service:0.1.0",
+          PortMappings: [Match.objectLike({ ContainerPort: 5000 })],
+          Environment: Match.arrayWith([
+            { Name: "STRATUS_STORAGE", Value: "aws" },
+            { Name: "STRATUS_S3_BUCKET", Value: { Ref: logicalIdOf(prod, "AWS::S3::Bucket") } },
+            { Name: "STRATUS_DYNAMODB_TABLE", Value: { Ref: logicalIdOf(prod, "AWS::DynamoDB::Table") } },
+            { Name: "STRATUS_UPLOAD_URL", Value: "https://upload.registry.example.com" },
+          ]),
+          Secrets: [Match.objectLike({ Name: "STRATUS_UPLOAD_TOKEN_SECRET" })],
+        }),
+      ],
+    });
+    prod.template.hasResourceProperties("AWS::ElasticLoadBalancingV2::TargetGroup", { HealthCheckPath: "/v2/", Matcher: { HttpCode: "200,401" } });
+    prod.template.hasResourceProperties("AWS::ElasticLoadBalancingV2::Listener", { Protocol: "HTTPS", Certificates: [{ CertificateArn: STAGES.prod!.certificateArn }] });
+  });
+
+  it("scales on CPU between the stage's task counts", () => {
+    prod.template.hasResourceProperties("AWS::ApplicationAutoScaling::ScalableTarget", { MinCapacity: 2, MaxCapacity: 10 });
+    prod.template.hasResourceProperties("AWS::ApplicationAutoScaling::ScalingPolicy", {
+      PolicyType: "TargetTrackingScaling",
+      TargetTrackingScalingPolicyConfiguration: Match.objectLike({ PredefinedMetricSpecification: { PredefinedMetricType: "ECSServiceAverageCPUUtilization" }, TargetValue: 60 }),
+    });
+  });
+});
+
+describe("cdk-nag (AwsSolutions)", () => {
+  it("reports no finding left unacknowledged", () => {
+    for (const s of [dev, prod]) expect(s.report.pluginReports.flatMap((r) => r.violations)).toEqual([]);
+  });
+
+  it("acknowledges each finding with a reason", () => {
+    for (const s of [dev, prod]) {
+      expect(s.acknowledged.length).toBeGreaterThan(0);
+      if (s === prod) {
+        expect(new Set(s.acknowledged.map((a) => a.id.replace(/\[.*/, "")))).toEqual(
+          new Set(["AwsSolutions-S1", "AwsSolutions-IAM5", "AwsSolutions-L1", "AwsSolutions-APIG4", "AwsSolutions-SMG4", "AwsSolutions-ECS2", "AwsSolutions-ELB2", "AwsSolutions-EC23"]),
+        );
+      }
+      for (const a of s.acknowledged) {
+        expect(a.id).toMatch(/^AwsSolutions-/);
+        expect(a.reason.length).toBeGreaterThan(60);
+      }
+    }
+  });
+});
+
+describe("stage settings", () => {
+  it("validates every stage and refuses a domain without a certificate", () => {
+    for (const input of Object.values(STAGES)) expect(stageSchema.safeParse(input).success).toBe(true);
+    expect(stageSchema.safeParse({ ...STAGES.prod, certificateArn: undefined }).success).toBe(false);
+    expect(() => stageSettings("nope", { repoRoot })).toThrow(/unknown stage "nope"/);
+  });
+});

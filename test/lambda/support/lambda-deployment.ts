@@ -1,0 +1,49 @@
+import { CreateBucketCommand } from "@aws-sdk/client-s3";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { createS3Client } from "@stratus/storage-aws";
+import { createTable } from "../../../packages/storage-aws/src/dynamo-table.ts";
+import { LAMBDA_ENV } from "../../../packages/lambda/src/config.ts";
+import { createRegistryHandler } from "../../../packages/lambda/src/registry-handler.ts";
+import { awsBackends, uniqueName } from "../../aws/support/backends.ts";
+import { startApiGatewayEmulator, type EmulatorOptions, type RunningEmulator } from "./api-gateway-emulator.ts";
+
+export interface LambdaDeploymentOptions {
+  uploadTtlSeconds?: number;
+  emulator?: Omit<EmulatorOptions, "handler">;
+}
+
+export interface LambdaDeployment extends RunningEmulator {
+  /** The function's environment, as the CDK stack would set it (names from config.ts). */
+  env: NodeJS.ProcessEnv;
+}
+
+/**
+ * The registry Lambda behind the API Gateway emulation, on a fresh bucket and table of the run's radosgw
+ * and DynamoDB Local. Each deployment is a new "container": its own handler, built from its own
+ * environment. Credentials reach the SDK the usual way, through process.env (as on Lambda).
+ */
+export async function startLambdaDeployment(options: LambdaDeploymentOptions = {}): Promise<LambdaDeployment> {
+  const backends = awsBackends();
+  process.env.AWS_ACCESS_KEY_ID = backends.accessKeyId;
+  process.env.AWS_SECRET_ACCESS_KEY = backends.secretAccessKey;
+  const bucket = uniqueName("stratus-lambda");
+  const table = uniqueName("stratus-lambda");
+  const s3 = createS3Client({ region: backends.region, endpoint: backends.s3Endpoint });
+  const dynamo = new DynamoDBClient({ region: backends.region, endpoint: backends.dynamoEndpoint });
+  try {
+    await Promise.all([s3.send(new CreateBucketCommand({ Bucket: bucket })), createTable(dynamo, table)]);
+  } finally {
+    s3.destroy();
+    dynamo.destroy();
+  }
+  const env: NodeJS.ProcessEnv = {
+    AWS_REGION: backends.region,
+    [LAMBDA_ENV.bucket]: bucket,
+    [LAMBDA_ENV.table]: table,
+    [LAMBDA_ENV.s3Endpoint]: backends.s3Endpoint,
+    [LAMBDA_ENV.dynamodbEndpoint]: backends.dynamoEndpoint,
+    ...(options.uploadTtlSeconds !== undefined ? { [LAMBDA_ENV.uploadTtlSeconds]: String(options.uploadTtlSeconds) } : {}),
+  };
+  const emulator = await startApiGatewayEmulator({ ...options.emulator, handler: createRegistryHandler(env) });
+  return { ...emulator, env };
+}
