@@ -10,6 +10,7 @@ import * as iam from "aws-cdk-lib/aws-iam";
 import * as lambda from "aws-cdk-lib/aws-lambda";
 import * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
+import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import { Construct } from "constructs";
 import { LAMBDA_ENV } from "../../packages/lambda/src/config.ts";
 import { acknowledgeObjectWildcard, type RegistryStorage } from "./storage.ts";
@@ -26,8 +27,8 @@ export interface RegistryApiProps {
   removalPolicy: RemovalPolicy;
   presignSeconds: number;
   uploadTtlSeconds: number;
-  /** Base URL of the upload service; unset: uploads stay in Lambda. */
-  uploadUrl?: string;
+  /** The upload service: its base URL and the key that signs upload links; unset: uploads stay in Lambda. */
+  upload?: { url: string; tokenSecret: secretsmanager.ISecret };
   /** Custom domain of the registry (registry.example.com) and its ACM certificate in the stack's region. */
   domain?: { name: string; certificateArn: string };
 }
@@ -47,7 +48,9 @@ export class RegistryApi extends Construct {
       [LAMBDA_ENV.table]: storage.table.tableName,
       [LAMBDA_ENV.presignSeconds]: String(props.presignSeconds),
       [LAMBDA_ENV.uploadTtlSeconds]: String(props.uploadTtlSeconds),
-      ...(props.uploadUrl ? { [LAMBDA_ENV.uploadUrl]: props.uploadUrl } : {}),
+      ...(props.upload
+        ? { [LAMBDA_ENV.uploadUrl]: props.upload.url, [LAMBDA_ENV.uploadTokenSecretArn]: props.upload.tokenSecret.secretArn }
+        : {}),
     };
 
     this.registryFunction = this.registryLambda("Registry", {
@@ -71,6 +74,8 @@ export class RegistryApi extends Construct {
       environment,
       props,
     });
+    // The registry function signs upload links with the key the upload service verifies them with.
+    props.upload?.tokenSecret.grantRead(this.registryFunction);
     new events.Rule(this, "UploadSweepSchedule", {
       description: "Every 15 minutes: expire idle upload sessions",
       schedule: events.Schedule.rate(Duration.minutes(15)),

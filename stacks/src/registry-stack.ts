@@ -74,7 +74,7 @@ export class RegistryStack extends Stack {
       removalPolicy,
       presignSeconds: s.presignSeconds,
       uploadTtlSeconds: s.uploadTtlSeconds,
-      ...(this.uploadService ? { uploadUrl: this.uploadService.url } : {}),
+      ...(this.uploadService ? { upload: { url: this.uploadService.url, tokenSecret: this.uploadService.tokenSecret } } : {}),
       ...(apiDomain ? { domain: apiDomain } : {}),
     });
   }

@@ -145,16 +145,24 @@ describe("functions", () => {
     const samples = { [bucket]: "stratus-blobs-sample", [table]: "stratus-metadata-sample" };
     for (const [s, expected] of [
       [dev, [LAMBDA_ENV.bucket, LAMBDA_ENV.table, LAMBDA_ENV.presignSeconds, LAMBDA_ENV.uploadTtlSeconds]],
-      [prod, [LAMBDA_ENV.bucket, LAMBDA_ENV.table, LAMBDA_ENV.presignSeconds, LAMBDA_ENV.uploadTtlSeconds, LAMBDA_ENV.uploadUrl]],
+      [prod, [LAMBDA_ENV.bucket, LAMBDA_ENV.table, LAMBDA_ENV.presignSeconds, LAMBDA_ENV.uploadTtlSeconds, LAMBDA_ENV.uploadUrl, LAMBDA_ENV.uploadTokenSecretArn]],
     ] as const) {
-      const ids = { [logicalIdOf(s, "AWS::S3::Bucket")]: "stratus-blobs-sample", [logicalIdOf(s, "AWS::DynamoDB::Table")]: "stratus-metadata-sample" };
+      const secrets = ofType(s, "AWS::SecretsManager::Secret").map(([id]) => [id, "arn:aws:secretsmanager:eu-west-1:123456789012:secret:upload-abc"]);
+      const ids = {
+        [logicalIdOf(s, "AWS::S3::Bucket")]: "stratus-blobs-sample",
+        [logicalIdOf(s, "AWS::DynamoDB::Table")]: "stratus-metadata-sample",
+        ...Object.fromEntries(secrets),
+      };
       for (const [, fn] of ofType(s, "AWS::Lambda::Function")) {
         const vars = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
         expect(Object.keys(vars).sort()).toEqual([...expected].sort());
         const env = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, sampleValue(v, { ...samples, ...ids })]));
         const config = readLambdaConfig({ ...env, AWS_REGION: "eu-west-1" });
         expect(config).toMatchObject({ bucket: "stratus-blobs-sample", table: "stratus-metadata-sample", presignSeconds: 900, uploadTtlSeconds: 86_400 });
-        if (s === prod) expect(config.uploadUrl).toBe("https://upload.registry.example.com");
+        if (s === prod) {
+          expect(config.uploadUrl).toBe("https://upload.registry.example.com");
+          expect(config.uploadTokenSecretArn).toMatch(/^arn:aws:secretsmanager:/);
+        }
       }
     }
   });

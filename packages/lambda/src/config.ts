@@ -9,6 +9,10 @@ export const LAMBDA_ENV = {
   uploadTtlSeconds: "STRATUS_UPLOAD_TTL_SECONDS",
   /** Base URL of the upload service (https://upload.example.com); absent: uploads stay in Lambda. */
   uploadUrl: "STRATUS_UPLOAD_URL",
+  /** Secrets Manager ARN of the key that signs upload links (shared with the upload service). */
+  uploadTokenSecretArn: "STRATUS_UPLOAD_TOKEN_SECRET_ARN",
+  /** The key itself, for the emulator and tests; on AWS use the ARN, so the key never sits in the function's configuration. */
+  uploadTokenSecret: "STRATUS_UPLOAD_TOKEN_SECRET",
   /** Test and emulator overrides; unset on AWS. */
   s3Endpoint: "STRATUS_S3_ENDPOINT",
   dynamodbEndpoint: "STRATUS_DYNAMODB_ENDPOINT",
@@ -21,16 +25,23 @@ export const lambdaConfigSchema = z.object({
   presignSeconds: z.coerce.number().int().min(1).max(7 * 24 * 3600).default(900),
   uploadTtlSeconds: z.coerce.number().int().positive().default(24 * 3600),
   uploadUrl: z.url().optional(),
+  uploadTokenSecretArn: z.string().startsWith("arn:").optional(),
+  uploadTokenSecret: z.string().min(32, "must be at least 32 characters").optional(),
   s3Endpoint: z.url().optional(),
   dynamodbEndpoint: z.url().optional(),
 });
 export type LambdaConfig = z.infer<typeof lambdaConfigSchema>;
 
+const withUploadKey = lambdaConfigSchema.refine((c) => !c.uploadUrl || c.uploadTokenSecretArn || c.uploadTokenSecret, {
+  message: `an upload URL needs ${LAMBDA_ENV.uploadTokenSecretArn} (or ${LAMBDA_ENV.uploadTokenSecret})`,
+  path: ["uploadUrl"],
+});
+
 /** Reads the Lambda's configuration; throws naming every missing or malformed variable. */
 export function readLambdaConfig(env: NodeJS.ProcessEnv): LambdaConfig {
   const input: Record<string, string | undefined> = { region: env.AWS_REGION };
   for (const [key, name] of Object.entries(LAMBDA_ENV)) if (env[name]) input[key] = env[name];
-  const result = lambdaConfigSchema.safeParse(input);
+  const result = withUploadKey.safeParse(input);
   if (!result.success) {
     const names: Record<string, string> = { ...LAMBDA_ENV, region: "AWS_REGION" };
     throw new Error(`invalid Lambda environment: ${result.error.issues.map((i) => `${names[String(i.path[0])] ?? i.path.join(".")}: ${i.message}`).join("; ")}`);

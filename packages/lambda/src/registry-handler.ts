@@ -1,5 +1,5 @@
 import middy from "@middy/core";
-import { createRegistry, OpenOnLoopbackAuthorizer, type Registry } from "@stratus/core";
+import { createRegistry, OpenOnLoopbackAuthorizer, UploadLinks, type Registry } from "@stratus/core";
 import { openAwsStorage } from "@stratus/storage-aws";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { LAMBDA_ENV, readLambdaConfig, type LambdaConfig } from "./config.ts";
@@ -68,15 +68,38 @@ export function createRegistryHandler(env: NodeJS.ProcessEnv = process.env): Reg
  * S3 multipart uploads. Lambda has no background timer, so the Node server's sweep runs here instead.
  */
 export function createSweepHandler(env: NodeJS.ProcessEnv = process.env): () => Promise<{ removed: number }> {
-  let container: Container | undefined;
+  let container: Promise<Container> | undefined;
   return async () => {
-    container ??= openContainer(env);
-    return { removed: await container.registry.expireUploads() };
+    container ??= openContainer(env, false);
+    return { removed: await (await container).registry.expireUploads() };
   };
 }
 
-function openContainer(env: NodeJS.ProcessEnv): Container {
+/** Upload links, when the deployment has an upload service: the key comes from Secrets Manager, once per container. */
+async function uploadLinksFor(config: LambdaConfig): Promise<UploadLinks | undefined> {
+  if (!config.uploadUrl) return undefined;
+  let key = config.uploadTokenSecret;
+  if (!key && config.uploadTokenSecretArn) {
+    // Loaded only by deployments with an upload service.
+    const { SecretsManagerClient, GetSecretValueCommand } = await import("@aws-sdk/client-secrets-manager");
+    const client = new SecretsManagerClient({ region: config.region });
+    try {
+      key = (await client.send(new GetSecretValueCommand({ SecretId: config.uploadTokenSecretArn }))).SecretString;
+    } finally {
+      client.destroy();
+    }
+  }
+  if (!key || key.length < 32) throw new Error("the upload token secret is missing or shorter than 32 characters");
+  return new UploadLinks({ baseUrl: config.uploadUrl, secret: new TextEncoder().encode(key), ttlSeconds: UPLOAD_LINK_SECONDS });
+}
+
+/** Links are re-issued on every upload response; an hour covers the longest gap between requests of one upload. */
+const UPLOAD_LINK_SECONDS = 3600;
+
+/** `forRequests` false (the sweeper): no upload links, so no secret to read. */
+async function openContainer(env: NodeJS.ProcessEnv, forRequests = true): Promise<Container> {
   const config = readLambdaConfig(env);
+  const uploadLinks = forRequests ? await uploadLinksFor(config) : undefined;
   const storage = openAwsStorage({
     bucket: config.bucket,
     table: config.table,
@@ -93,6 +116,7 @@ function openContainer(env: NodeJS.ProcessEnv): Container {
       // No authentication yet: the token authorizer (DESIGN.md "Auth") replaces this. Until then the
       // deployment is open to anyone who can reach its URL.
       authorizer: new OpenOnLoopbackAuthorizer({ allowRemote: true }),
+      ...(uploadLinks ? { uploadLinks } : {}),
       onUnexpectedError: (error, request) =>
         console.error(JSON.stringify({ level: "error", msg: "request failed", method: request.method, path: new URL(request.url).pathname, err: String((error as Error)?.stack ?? error) })),
     },

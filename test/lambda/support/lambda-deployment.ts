@@ -9,6 +9,8 @@ import { startApiGatewayEmulator, type EmulatorOptions, type RunningEmulator } f
 
 export interface LambdaDeploymentOptions {
   uploadTtlSeconds?: number;
+  /** More of the function's environment (the upload service's URL and key). */
+  env?: NodeJS.ProcessEnv;
   emulator?: Omit<EmulatorOptions, "handler">;
 }
 
@@ -43,6 +45,7 @@ export async function startLambdaDeployment(options: LambdaDeploymentOptions = {
     [LAMBDA_ENV.s3Endpoint]: backends.s3Endpoint,
     [LAMBDA_ENV.dynamodbEndpoint]: backends.dynamoEndpoint,
     ...(options.uploadTtlSeconds !== undefined ? { [LAMBDA_ENV.uploadTtlSeconds]: String(options.uploadTtlSeconds) } : {}),
+    ...options.env,
   };
   const emulator = await startApiGatewayEmulator({ ...options.emulator, handler: createRegistryHandler(env) });
   return { ...emulator, env };
