@@ -1,6 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { freePort } from "../test/support/free-ports.ts";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { makeTempDir, removeDir, trackChild } from "./cleanup.ts";
@@ -27,16 +27,6 @@ export interface RunningRegistry {
   stop(): Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export function distributionAvailable(): boolean {
   return existsSync(DISTRIBUTION_BIN);

@@ -2,13 +2,13 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createHash, randomBytes, randomInt } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
-import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, describe, expect, test } from "vitest";
 import { buildImageLayout, type BuiltImage } from "../support/oci-layout.ts";
 import { isolatedToolEnv, missingTools, run, type ToolEnv } from "../clients/tools.ts";
+import { freePort } from "../support/free-ports.ts";
 
 // Crash safety of the local server (DESIGN.md "Local embedded default": blobs written to a temporary
 // file, fsync'd, renamed into place). The server runs as a child process and is SIGKILLed while many
@@ -26,16 +26,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 // ---------------------------------------------------------------------------------------------------
 // The server as a child process
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 class ServerProcess {
   private output = "";

@@ -1,6 +1,5 @@
 import { randomBytes } from "node:crypto";
 import { rm } from "node:fs/promises";
-import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { serverOptionsSchema, startServer, type RunningServer } from "@stratus/server";
 import { afterAll, beforeAll, expect, test } from "vitest";
@@ -10,6 +9,7 @@ import { layoutBlobs, layoutRef } from "../clients/server.ts";
 import { describeWithTools, isolatedToolEnv, run, type ToolEnv } from "../clients/tools.ts";
 import { buildImageLayout, type BuiltImage } from "../support/oci-layout.ts";
 import { startLambdaDeployment, type LambdaDeployment } from "./support/lambda-deployment.ts";
+import { freePort } from "../support/free-ports.ts";
 
 // The serverless shape end to end: the Lambda behind the API Gateway emulation answers the upload
 // POST with a Location on the upload service (the Node server on the same S3 bucket and DynamoDB
@@ -18,15 +18,6 @@ import { startLambdaDeployment, type LambdaDeployment } from "./support/lambda-d
 
 const MiB = 1024 * 1024;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createNetServer().once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 describeWithTools(["skopeo"], "skopeo through the Lambda and the upload service", () => {
   let deployment: LambdaDeployment;

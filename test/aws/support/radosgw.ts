@@ -1,10 +1,10 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePorts } from "../../support/free-ports.ts";
 
 // Ceph radosgw for the S3 adapter tests (DESIGN.md "Backends for tests"), started by
 // scripts/radosgw.sh in a temporary directory on free loopback ports. The script's watchdog stops
@@ -85,25 +85,6 @@ function run(args: string[], env: Record<string, string>): Promise<{ code: numbe
   });
 }
 
-/** Ports the kernel hands out now; the script binds them moments later. */
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () =>
-      new Promise<ReturnType<typeof createServer>>((done, fail) => {
-        const server = createServer();
-        server.once("error", fail);
-        server.listen(0, "127.0.0.1", () => done(server));
-      }),
-    ),
-  );
-  const ports = servers.map((s) => {
-    const address = s.address();
-    if (address === null || typeof address === "string") throw new Error("no port");
-    return address.port;
-  });
-  await Promise.all(servers.map((s) => new Promise((done) => s.close(done))));
-  return ports;
-}
 
 /** Stops daemons of earlier runs whose watchdog was killed with them (SIGKILL of the whole group). */
 async function sweepAbandoned(): Promise<void> {

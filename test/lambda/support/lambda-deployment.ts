@@ -1,10 +1,6 @@
-import { CreateBucketCommand } from "@aws-sdk/client-s3";
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { createS3Client } from "@stratus/storage-aws";
-import { createTable } from "../../../packages/storage-aws/src/dynamo-table.ts";
 import { LAMBDA_ENV } from "../../../packages/lambda/src/config.ts";
 import { createRegistryHandler } from "../../../packages/lambda/src/registry-handler.ts";
-import { awsBackends, uniqueName } from "../../aws/support/backends.ts";
+import { freshBucketAndTable } from "../../aws/support/backends.ts";
 import { startApiGatewayEmulator, type EmulatorOptions, type RunningEmulator } from "./api-gateway-emulator.ts";
 
 export interface LambdaDeploymentOptions {
@@ -25,19 +21,7 @@ export interface LambdaDeployment extends RunningEmulator {
  * environment. Credentials reach the SDK the usual way, through process.env (as on Lambda).
  */
 export async function startLambdaDeployment(options: LambdaDeploymentOptions = {}): Promise<LambdaDeployment> {
-  const backends = awsBackends();
-  process.env.AWS_ACCESS_KEY_ID = backends.accessKeyId;
-  process.env.AWS_SECRET_ACCESS_KEY = backends.secretAccessKey;
-  const bucket = uniqueName("stratus-lambda");
-  const table = uniqueName("stratus-lambda");
-  const s3 = createS3Client({ region: backends.region, endpoint: backends.s3Endpoint });
-  const dynamo = new DynamoDBClient({ region: backends.region, endpoint: backends.dynamoEndpoint });
-  try {
-    await Promise.all([s3.send(new CreateBucketCommand({ Bucket: bucket })), createTable(dynamo, table)]);
-  } finally {
-    s3.destroy();
-    dynamo.destroy();
-  }
+  const { bucket, table, backends } = await freshBucketAndTable("stratus-lambda");
   const env: NodeJS.ProcessEnv = {
     AWS_REGION: backends.region,
     [LAMBDA_ENV.bucket]: bucket,
