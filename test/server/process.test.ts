@@ -13,7 +13,15 @@ const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
 afterEach(async () => {
-  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  // Each child leads its own process group: `npm start` runs the server as a grandchild, which a
+  // kill of npm alone would leave running.
+  for (const c of children.splice(0)) {
+    try {
+      process.kill(-c.pid!, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
   await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
 });
 
@@ -26,6 +34,7 @@ async function start(command: string[], extra: string[] = []) {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, NODE_OPTIONS: "" },
+    detached: true,
   });
   children.push(child);
   let stdout = "";
