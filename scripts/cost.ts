@@ -5,6 +5,7 @@
 //   node --import tsx scripts/cost.ts [path/to/aws-request-counts.json]
 import { readFileSync } from "node:fs";
 import { relative, resolve } from "node:path";
+import { MEASUREMENTS_FILE, type Measurements, type OperationMeasure } from "../test/aws/support/request-measures.ts";
 
 // ---------------------------------------------------------------------------------------------
 // List prices, us-east-1, on-demand, no free tier, no savings plans, as published on the AWS pricing
@@ -63,37 +64,10 @@ const WORKLOAD = {
 };
 
 // ---------------------------------------------------------------------------------------------
-// The measurements (see OperationMeasure in test/aws/request-counts.test.ts)
+// The measurements (format: test/aws/support/request-measures.ts)
 // ---------------------------------------------------------------------------------------------
 
-interface RegistryCall {
-  method: string;
-  route: string;
-  status: number;
-  bodyBytes: number;
-}
-
-interface OperationMeasure {
-  id: string;
-  description: string;
-  registry: { requests: number; calls: RegistryCall[] };
-  dynamodb: { requests: number; counts: Record<string, number>; readUnits: number; writeUnits: number };
-  s3: { requests: number; counts: Record<string, number>; presigned: Record<string, number> };
-  client: { s3Gets: number; bytesDown: number };
-  storage?: { dynamoItems: number; dynamoBytes: number };
-  image?: { manifestBytes: number; configBytes: number; layerBytes: number };
-  layerBytes?: number;
-  parts?: number;
-}
-
-interface Measurements {
-  measuredAt: string;
-  backends: string;
-  layers: number;
-  operations: Record<string, OperationMeasure>;
-}
-
-const file = resolve(process.argv[2] ?? ".tmp/aws-request-counts.json");
+const file = process.argv[2] ? resolve(process.argv[2]) : MEASUREMENTS_FILE;
 let data: Measurements;
 try {
   data = JSON.parse(readFileSync(file, "utf8")) as Measurements;

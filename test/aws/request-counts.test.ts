@@ -15,6 +15,7 @@ import { awsBackends, uniqueName } from "./support/backends.ts";
 import { itemSize } from "./support/dynamo-units.ts";
 import { countRequests, type RequestCounter } from "./support/request-counter.ts";
 import { countS3Requests, type S3RequestCounter } from "./support/s3-request-counter.ts";
+import { MEASUREMENTS_FILE, type OperationMeasure, type RegistryCall } from "./support/request-measures.ts";
 
 // How many AWS requests each registry operation makes, measured against DynamoDB Local and radosgw
 // through the registry exactly as the AWS deployment builds it (createRegistry over openAwsStorage,
@@ -28,32 +29,6 @@ const MiB = 1024 * KiB;
 const LAYERS = 10;
 /** The workload's layer (docs/cost.md: a 10-layer image of 200 MiB): 20 MiB, over two full S3 parts. */
 const LARGE_LAYER = 20 * MiB;
-const OUTPUT = resolve(import.meta.dirname, "../../.tmp/aws-request-counts.json");
-
-/** One registry request as the client sent it: API Gateway meters requests by body size. */
-interface RegistryCall {
-  method: string;
-  route: string;
-  status: number;
-  bodyBytes: number;
-}
-
-interface OperationMeasure {
-  id: string;
-  description: string;
-  registry: { requests: number; calls: RegistryCall[] };
-  dynamodb: { requests: number; counts: Record<string, number>; readUnits: number; writeUnits: number; readUnitsBy: Record<string, number>; writeUnitsBy: Record<string, number>; reportedCapacity: Record<string, number> };
-  s3: { requests: number; counts: Record<string, number>; presigned: Record<string, number>; bytesUp: number };
-  /** Presigned URLs the client follows: one S3 GET each, billed to the bucket owner, and the bytes it downloads. */
-  client: { s3Gets: number; bytesDown: number };
-  /** Table growth of a push: its items and their billed bytes (item size + 100 bytes each). */
-  storage?: { dynamoItems: number; dynamoBytes: number };
-  /** Sizes of the pulled image. */
-  image?: { manifestBytes: number; configBytes: number; layerBytes: number };
-  /** The large layer: its size and S3 parts. */
-  layerBytes?: number;
-  parts?: number;
-}
 
 const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
 const sumBytes = (blobs: Blob[]) => blobs.reduce((a, b) => a + b.bytes.byteLength, 0);
@@ -399,9 +374,9 @@ describe("AWS requests per registry operation (DynamoDB Local, radosgw)", () => 
         expect(computed, `${m.id} ${operation}`).toBe(m.dynamodb.reportedCapacity[operation] ?? 0);
       }
     }
-    mkdirSync(dirname(OUTPUT), { recursive: true });
+    mkdirSync(dirname(MEASUREMENTS_FILE), { recursive: true });
     writeFileSync(
-      OUTPUT,
+      MEASUREMENTS_FILE,
       JSON.stringify(
         {
           measuredAt: new Date().toISOString(),
