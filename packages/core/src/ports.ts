@@ -132,9 +132,12 @@ export interface MetadataStore {
    * Records the tenant's blob (keeping an existing record) and links it to the repository, creating the
    * repository (owned by `tenant`). The blob's size counts once in the tenant's stored bytes.
    */
-  commitBlob(tenant: TenantId, repository: RepositoryName, blob: BlobRecord): Promise<void>;
-  /** Links a blob the tenant already has to the repository (mount); undefined if the tenant has no such blob. */
-  linkBlob(tenant: TenantId, repository: RepositoryName, digest: Digest): Promise<BlobRecord | undefined>;
+  commitBlob(tenant: TenantId, repository: RepositoryName, blob: BlobRecord, limits?: TenantLimits): Promise<QuotaOutcome>;
+  /**
+   * Links a blob the tenant already has to the repository (mount), creating the repository;
+   * undefined if the tenant has no such blob.
+   */
+  linkBlob(tenant: TenantId, repository: RepositoryName, digest: Digest, limits?: TenantLimits): Promise<{ ok: true; blob: BlobRecord } | QuotaExceeded | undefined>;
   /**
    * Unlinks a blob from the repository. When no repository of the tenant links it any more, its record
    * is removed in the same transaction and returned as `orphan`, for core to delete the bytes.
@@ -155,7 +158,7 @@ export interface MetadataStore {
    * Stores the manifest (keeping createdAt of an existing one with that digest), points the tags at it,
    * creates the repository (owned by `tenant`) and counts the manifest in the usage figures, atomically.
    */
-  putManifest(tenant: TenantId, manifest: ManifestRecord, tags: Tag[]): Promise<void>;
+  putManifest(tenant: TenantId, manifest: ManifestRecord, tags: Tag[], limits?: TenantLimits): Promise<QuotaOutcome>;
   getManifest(repository: RepositoryName, reference: ManifestReference): Promise<ManifestRecord | undefined>;
   /** Deletes the manifest and every tag that points at it; false if there was none. */
   deleteManifest(repository: RepositoryName, digest: Digest): Promise<boolean>;
@@ -163,8 +166,10 @@ export interface MetadataStore {
   deleteTag(repository: RepositoryName, tag: Tag): Promise<boolean>;
   /** Tags in lexical order; undefined when the repository is unknown. */
   listTags(repository: RepositoryName, page: PageRequest): Promise<Page | undefined>;
-  /** Repositories in lexical order. */
-  listRepositories(page: PageRequest): Promise<Page>;
+  /** Repositories in lexical order; with `prefix`, only names starting with it (a tenant's: "acme/"). */
+  listRepositories(page: PageRequest, prefix?: string): Promise<Page>;
+  /** The repository's manifests ordered by digest (`after` is a digest), with their tags: admin listings. */
+  listManifests(repository: RepositoryName, page: PageRequest): Promise<{ items: ManifestSummary[]; more: boolean }>;
   /** Manifests in the repository whose subject is `subject`, ordered by digest. */
   listReferrers(repository: RepositoryName, subject: Digest): Promise<ReferrerRecord[]>;
   repositoryExists(repository: RepositoryName): Promise<boolean>;
@@ -181,12 +186,111 @@ export interface TenantUsage {
   storedBytes: number;
 }
 
+/** A manifest as the admin API lists it (like `az acr manifest list-metadata`). */
+export interface ManifestSummary {
+  digest: Digest;
+  mediaType: string;
+  size: number;
+  artifactType?: string;
+  tags: Tag[];
+  /** Epoch milliseconds of the first push. */
+  createdAt: number;
+}
+
+/**
+ * A tenant's limits, as the store enforces them inside the transaction that would exceed them
+ * (so racing pushes never pass a limit together). Unlimited is Number.MAX_SAFE_INTEGER.
+ */
+export interface TenantLimits {
+  repositories: number;
+  storedBytes: number;
+  manifestsPerRepository: number;
+}
+export type QuotaLimit = keyof TenantLimits;
+/** The change was refused, and nothing of it written: it would take `limit` past `max`; `usage` is the current figure. */
+export interface QuotaExceeded {
+  ok: false;
+  limit: QuotaLimit;
+  max: number;
+  usage: number;
+}
+export type QuotaOutcome = { ok: true } | QuotaExceeded;
+
 /** Thrown by adapters for failures of the storage itself; clients get 503 and retry. */
 export class StorageUnavailableError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "StorageUnavailableError";
   }
+}
+
+// ---- Tenants, plans, API keys and repository visibility (DESIGN.md "Tenancy" and "Auth") ----
+
+/** Cumulative: each role may do what the ones before it may. admin adds the tenant's admin API. */
+export type Role = "pull" | "push" | "delete" | "admin";
+
+export interface Plan {
+  name: string;
+  limits: TenantLimits;
+}
+
+export interface Tenant {
+  /** The namespace: the first component of the tenant's repository names. */
+  id: TenantId;
+  /** Name of a plan; the built-in "default" plan exists without being stored. */
+  plan: string;
+  createdAt: number;
+}
+
+export interface ApiKeyRecord {
+  /** Public identifier, part of the key string; never secret. */
+  id: string;
+  tenant: TenantId;
+  role: Role;
+  /** Repository name patterns the key is limited to ("acme/web/*"); absent means all the tenant's. */
+  repositories?: string[];
+  /** SHA-256 (hex) of the key's secret part; the secret itself is never stored. */
+  secretHash: string;
+  description?: string;
+  createdAt: number;
+  lastUsedAt?: number;
+  revokedAt?: number;
+}
+
+export type Visibility = "public" | "private";
+
+export interface TenantStore {
+  /** false when a tenant with that id exists already. */
+  createTenant(tenant: Tenant): Promise<boolean>;
+  getTenant(id: TenantId): Promise<Tenant | undefined>;
+  /** false when there is no such tenant. */
+  setTenantPlan(id: TenantId, plan: string): Promise<boolean>;
+  /** Removes the tenant, its keys and its visibility records; false when there was none. */
+  deleteTenant(id: TenantId): Promise<boolean>;
+  /** Tenants ordered by id; `after` is an id. */
+  listTenants(page: PageRequest): Promise<{ items: Tenant[]; more: boolean }>;
+
+  /** Creates or replaces the plan. */
+  putPlan(plan: Plan): Promise<void>;
+  getPlan(name: string): Promise<Plan | undefined>;
+  /** Every stored plan, ordered by name. */
+  listPlans(): Promise<Plan[]>;
+
+  /** Stores a new key; its id is unique (random). */
+  createApiKey(key: ApiKeyRecord): Promise<void>;
+  getApiKey(id: string): Promise<ApiKeyRecord | undefined>;
+  /** The tenant's keys, revoked ones included, ordered by createdAt. */
+  listApiKeys(tenant: TenantId): Promise<ApiKeyRecord[]>;
+  /** Marks the tenant's key revoked at `at`; false when the tenant has no such key or it is revoked already. */
+  revokeApiKey(tenant: TenantId, id: string, at: number): Promise<boolean>;
+  /** Records that the key was used at `at` (callers throttle this). */
+  recordKeyUse(id: string, at: number): Promise<void>;
+
+  setVisibility(tenant: TenantId, repository: RepositoryName, visibility: Visibility): Promise<void>;
+  /** "private" unless made public. */
+  getVisibility(repository: RepositoryName): Promise<Visibility>;
+  /** Public repositories of every tenant, in lexical order. */
+  listPublicRepositories(page: PageRequest): Promise<Page>;
 }
 
 export type Action = "pull" | "push" | "delete";
