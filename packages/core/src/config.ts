@@ -20,6 +20,19 @@ export const registryConfigSchema = z.object({
   resumableHashing: z.boolean().default(false),
   /** Largest page of tags or repositories one request returns (n above it is capped, with a Link). */
   maxPageSize: z.number().int().positive().default(1000),
+  /** Token auth (multi-tenant mode): what tokens say and how long they last. */
+  auth: z
+    .object({
+      /** The `service` of challenges and the issuer and audience of tokens: one value per deployment. */
+      service: z.string().min(1).max(255).default("stratus"),
+      /** Absolute URL of /token for challenges; by default derived from each request's origin. */
+      realm: z.url().optional(),
+      /** Access tokens are short-lived: revoking a key takes effect for new tokens at once, for issued ones within this. */
+      accessTokenTtlSeconds: z.number().int().min(60).max(3600).default(300),
+      /** Refresh tokens (docker login's identity token) are checked against their key on each use. */
+      refreshTokenTtlSeconds: z.number().int().positive().default(30 * 24 * 3600),
+    })
+    .prefault({}),
 });
 
 export type RegistryConfig = z.infer<typeof registryConfigSchema>;

@@ -10,3 +10,8 @@ export { parseManifest, type ParsedManifest, type Descriptor } from "./oci/manif
 export { hasDotSegments } from "./http/raw-path.ts";
 export { OpenOnLoopbackAuthorizer, isLoopbackAddress } from "./open-on-loopback.ts";
 export { UploadLinks, type UploadLinksOptions } from "./http/upload-links.ts";
+export { TokenKeySet, MIN_TOKEN_SECRET_LENGTH } from "./auth/token-keys.ts";
+export type { TokenAuthDeps } from "./auth/token-auth.ts";
+export type { Principal } from "./auth/principal.ts";
+export { generateApiKey, parseApiKey } from "./auth/api-keys.ts";
+export { BUILT_IN_DEFAULT_PLAN, DEFAULT_PLAN_NAME, UNLIMITED } from "./services/plans.ts";

@@ -308,8 +308,13 @@ export interface RequestContext {
   rawTarget?: string;
 }
 
+/** Which repositories a caller sees in the catalog: all (open registry), or public ones plus its tenant's. */
+export type CatalogView =
+  | { kind: "all" }
+  | { kind: "visible"; tenant?: TenantId; /** The key's repository patterns, if it has any. */ repositories?: string[] };
+
 export type AuthDecision =
-  | { allowed: true; /** who, for logs; never a secret */ subject: string }
+  | { allowed: true; /** who, for logs; never a secret */ subject: string; /** for catalog requests; "all" when absent */ catalog?: CatalogView }
   | { allowed: false; status: 401 | 403; message: string; headers?: Record<string, string> };
 
 /** Decides whether a request may proceed. Tenancy and tokens plug in here (issue: tenants and auth). */

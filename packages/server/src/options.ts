@@ -31,6 +31,16 @@ export const serverOptionsSchema = z
     // upload service: sessions answered on another host with signed links
     uploadUrl: z.url().optional(),
     uploadTokenSecret: z.string().min(32, "must be at least 32 characters").optional(),
+    // multi-tenant mode: tenants, token auth, quotas, the admin API
+    multiTenant: flagBoolean.default(false),
+    /** Secrets the token signing keys derive from, first signs (whitespace-separated); local storage generates one. */
+    tokenSecrets: z.string().min(32).optional(),
+    tokenSecretsFile: z.string().min(1).optional(),
+    /** The operator's bootstrap credential for the admin API; local storage generates one. */
+    adminToken: z.string().min(32, "must be at least 32 characters").optional(),
+    adminTokenFile: z.string().min(1).optional(),
+    authService: z.string().min(1).max(255).optional(),
+    tokenRealm: z.url().optional(),
   })
   .refine((o) => o.storage !== "aws" || (o.bucket && o.table), {
     message: "--storage aws needs --bucket and --table (or STRATUS_S3_BUCKET and STRATUS_DYNAMODB_TABLE)",
@@ -59,6 +69,13 @@ const OPTIONS: { key: Key; flag: string; env: string; boolean?: boolean; help: s
   { key: "dynamodbEndpoint", flag: "dynamodb-endpoint", env: "STRATUS_DYNAMODB_ENDPOINT", help: "<url>  aws: DynamoDB endpoint (DynamoDB Local)" },
   { key: "uploadUrl", flag: "upload-url", env: "STRATUS_UPLOAD_URL", help: "<url>  upload sessions live on this host (the upload service)" },
   { key: "uploadTokenSecret", flag: "upload-token-secret", env: "STRATUS_UPLOAD_TOKEN_SECRET", help: "<key>  signs upload links; prefer the variable" },
+  { key: "multiTenant", flag: "multi-tenant", env: "STRATUS_MULTI_TENANT", boolean: true, help: "tenants, token auth, quotas and the admin API" },
+  { key: "tokenSecretsFile", flag: "token-secrets-file", env: "STRATUS_TOKEN_SECRETS_FILE", help: "<file>  secrets for token signing keys, first signs" },
+  { key: "tokenSecrets", flag: "token-secrets", env: "STRATUS_TOKEN_SECRETS", help: "<s>  the same inline; prefer the variable or the file" },
+  { key: "adminTokenFile", flag: "admin-token-file", env: "STRATUS_ADMIN_TOKEN_FILE", help: "<file>  operator token for the admin API" },
+  { key: "adminToken", flag: "admin-token", env: "STRATUS_ADMIN_TOKEN", help: "<s>  the same inline; prefer the variable or the file" },
+  { key: "authService", flag: "auth-service", env: "STRATUS_AUTH_SERVICE", help: "<name>  service name in tokens (default stratus)" },
+  { key: "tokenRealm", flag: "token-realm", env: "STRATUS_TOKEN_REALM", help: "<url>  public URL of /token (default: from the request)" },
   { key: "presignSeconds", flag: "presign-seconds", env: "STRATUS_PRESIGN_SECONDS", help: "<n>  aws: lifetime of blob download URLs (default 900)" },
 ];
 

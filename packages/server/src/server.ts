@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { createRegistry, OpenOnLoopbackAuthorizer, UploadLinks, type Registry } from "@stratus/core";
 import { pino, type Logger } from "pino";
 import { registryListener } from "./node-adapter.ts";
+import { multiTenantDeps } from "./multi-tenant.ts";
 import { openStorage } from "./storage.ts";
 import type { ServerOptions } from "./options.ts";
 
@@ -22,11 +23,12 @@ export interface RunningServer {
 
 export async function startServer(options: ServerOptions, logger: Logger = pino({ level: options.logLevel })): Promise<RunningServer> {
   const storage = await openStorage(options);
+  const multiTenant = options.multiTenant ? await multiTenantDeps(options, storage.tenants, logger) : undefined;
   const registry = createRegistry(
     {
       blobs: storage.blobs,
       metadata: storage.metadata,
-      authorizer: new OpenOnLoopbackAuthorizer({ allowRemote: options.allowRemote }),
+      ...(multiTenant ? { multiTenant } : { authorizer: new OpenOnLoopbackAuthorizer({ allowRemote: options.allowRemote }) }),
       ...(options.uploadUrl && options.uploadTokenSecret
         ? {
             uploadLinks: new UploadLinks({
@@ -38,7 +40,13 @@ export async function startServer(options: ServerOptions, logger: Logger = pino(
         : {}),
       onUnexpectedError: (error, request) => logger.error({ err: error, method: request.method, path: new URL(request.url).pathname }, "request failed"),
     },
-    { uploadTtlSeconds: options.uploadTtlSeconds, ...storage.registryConfig },
+    {
+      uploadTtlSeconds: options.uploadTtlSeconds,
+      ...storage.registryConfig,
+      ...(multiTenant
+        ? { tenancy: "namespace" as const, auth: { ...(options.authService ? { service: options.authService } : {}), ...(options.tokenRealm ? { realm: options.tokenRealm } : {}) } }
+        : {}),
+    },
   );
 
   // One line per request, with its own bytes on a keep-alive socket. The query string is left out:

@@ -3,12 +3,13 @@ import { RegistryError } from "../errors.ts";
 import { parseDigest } from "../oci/digest.ts";
 import { MediaType } from "../oci/media-types.ts";
 import type { MetadataStore, Page } from "../ports.ts";
+import type { CatalogService } from "../services/catalog.ts";
 import { nextLink, parsePageRequest } from "./pagination.ts";
 import { jsonResponse } from "./responses.ts";
 import type { RouteInput } from "./router.ts";
 
 // distribution-spec end-8a/8b (tags list), the _catalog extension, end-12 (referrers).
-export function listingHandlers(metadata: MetadataStore, config: RegistryConfig) {
+export function listingHandlers(metadata: MetadataStore, catalogService: CatalogService, config: RegistryConfig) {
   return {
     async tags({ url, params }: RouteInput): Promise<Response> {
       const name = params.name!;
@@ -21,9 +22,9 @@ export function listingHandlers(metadata: MetadataStore, config: RegistryConfig)
       return jsonResponse(200, { name, tags: result.items }, nextLink(`/v2/${name}/tags/list`, result, page.limit));
     },
 
-    async catalog({ url }: RouteInput): Promise<Response> {
+    async catalog({ url, catalog }: RouteInput): Promise<Response> {
       const page = parsePageRequest(url, config.maxPageSize);
-      const result = page.limit === 0 ? { items: [], more: false } : await metadata.listRepositories(page);
+      const result = page.limit === 0 ? { items: [], more: false } : await catalogService.list(page, catalog ?? { kind: "all" });
       return jsonResponse(200, { repositories: result.items }, nextLink("/v2/_catalog", result, page.limit));
     },
 

@@ -1,5 +1,5 @@
 import { RegistryError } from "../errors.ts";
-import type { AccessRequest, Action } from "../ports.ts";
+import type { AccessRequest, Action, CatalogView } from "../ports.ts";
 import { parseRepositoryName, type RepositoryName } from "../oci/names.ts";
 
 // One table says what the registry answers (registry.ts); this file turns its patterns into matchers.
@@ -15,6 +15,8 @@ export interface RouteInput {
   request: Request;
   url: URL;
   params: RouteParams;
+  /** What the authorizer lets this caller see in listings (catalog requests). */
+  catalog?: CatalogView;
 }
 
 export type Handler = (input: RouteInput) => Promise<Response>;
