@@ -3,3 +3,4 @@ export { RegistryStack, type RegistryStackProps, type RegistryStageSettings } fr
 export { RegistryStorage, type RegistryStorageProps } from "./storage.ts";
 export { RegistryApi, LAMBDA_ENTRY, type RegistryApiProps } from "./registry-api.ts";
 export { UploadService, type UploadServiceProps } from "./upload-service.ts";
+export { AuthSecrets, type AuthSecretsProps } from "./auth-secrets.ts";

@@ -29,6 +29,8 @@ export interface RegistryApiProps {
   uploadTtlSeconds: number;
   /** The upload service: its base URL and the key that signs upload links; unset: uploads stay in Lambda. */
   upload?: { url: string; tokenSecret: secretsmanager.ISecret };
+  /** Multi-tenant mode's secrets (auth-secrets.ts): the stack always runs the registry multi-tenant. */
+  auth: { tokenSecrets: secretsmanager.ISecret; adminToken: secretsmanager.ISecret };
   /** Custom domain of the registry (registry.example.com) and its ACM certificate in the stack's region. */
   domain?: { name: string; certificateArn: string };
 }
@@ -43,11 +45,19 @@ export class RegistryApi extends Construct {
     super(scope, id);
     const { storage } = props;
 
-    const environment: Record<string, string> = {
+    // The sweep reads storage settings only (it serves no requests: no upload links, no token keys).
+    const storageEnvironment: Record<string, string> = {
       [LAMBDA_ENV.bucket]: storage.bucket.bucketName,
       [LAMBDA_ENV.table]: storage.table.tableName,
       [LAMBDA_ENV.presignSeconds]: String(props.presignSeconds),
       [LAMBDA_ENV.uploadTtlSeconds]: String(props.uploadTtlSeconds),
+    };
+    // Secrets go by ARN, read once per container, so no value sits in the function's configuration.
+    const environment: Record<string, string> = {
+      ...storageEnvironment,
+      [LAMBDA_ENV.multiTenant]: "true",
+      [LAMBDA_ENV.tokenSecretsArn]: props.auth.tokenSecrets.secretArn,
+      [LAMBDA_ENV.adminTokenArn]: props.auth.adminToken.secretArn,
       ...(props.upload
         ? { [LAMBDA_ENV.uploadUrl]: props.upload.url, [LAMBDA_ENV.uploadTokenSecretArn]: props.upload.tokenSecret.secretArn }
         : {}),
@@ -71,11 +81,14 @@ export class RegistryApi extends Construct {
       memorySize: 512,
       timeout: Duration.minutes(5),
       description: "Stratus registry: expires idle upload sessions and their staged S3 parts",
-      environment,
+      environment: storageEnvironment,
       props,
     });
-    // The registry function signs upload links with the key the upload service verifies them with.
+    // Only the registry function reads secrets: it signs upload links with the key the upload service
+    // verifies them with, and signs and verifies tokens. The sweep gets no grant.
     props.upload?.tokenSecret.grantRead(this.registryFunction);
+    props.auth.tokenSecrets.grantRead(this.registryFunction);
+    props.auth.adminToken.grantRead(this.registryFunction);
     new events.Rule(this, "UploadSweepSchedule", {
       description: "Every 15 minutes: expire idle upload sessions",
       schedule: events.Schedule.rate(Duration.minutes(15)),
@@ -92,7 +105,7 @@ export class RegistryApi extends Construct {
       payloadFormatVersion: apigw.PayloadFormatVersion.VERSION_2_0,
     });
     // DESIGN.md "Shape": repository names contain slashes; one catch-all reaches the registry's own router
-    // (/v2/..., /token later). `$default` also answers what the router rejects with an OCI error, not API Gateway's 404.
+    // (/v2/..., /token, /admin/v1). `$default` also answers what the router rejects with an OCI error, not API Gateway's 404.
     this.api.addRoutes({ path: "/{proxy+}", methods: [apigw.HttpMethod.ANY], integration });
     this.api.addRoutes({ path: "/", methods: [apigw.HttpMethod.ANY], integration });
     Validations.of(this.api).acknowledge({
@@ -135,6 +148,10 @@ export class RegistryApi extends Construct {
 
     new CfnOutput(Stack.of(this), "RegistryUrl", { value: this.url, description: "The registry: docker login / push / pull against this host" });
     new CfnOutput(Stack.of(this), "ApiEndpoint", { value: this.api.apiEndpoint, description: "The execute-api endpoint (works without the custom domain)" });
+    new CfnOutput(Stack.of(this), "RegistryFunctionName", {
+      value: this.registryFunction.functionName,
+      description: "The registry Lambda: after putting a new secret value, update its configuration to start fresh containers (docs/deploy.md)",
+    });
     if (domainName) {
       new CfnOutput(Stack.of(this), "RegistryDomainTarget", {
         value: domainName.regionalDomainName,

@@ -1,11 +1,13 @@
 import { RemovalPolicy, Stack, type StackProps, Tags } from "aws-cdk-lib";
 import type * as logs from "aws-cdk-lib/aws-logs";
 import type { Construct } from "constructs";
+import { AuthSecrets } from "./auth-secrets.ts";
 import { RegistryApi } from "./registry-api.ts";
 import { RegistryStorage } from "./storage.ts";
 import { UploadService, type UploadServiceProps } from "./upload-service.ts";
 
-// One Stratus deployment: storage, the registry API on Lambda, and (optionally) the upload service.
+// One Stratus deployment: storage, multi-tenant mode's secrets, the registry API on Lambda, and
+// (optionally) the upload service.
 
 /** A stage's settings, as infra/stages.ts validates them. */
 export interface RegistryStageSettings {
@@ -34,6 +36,7 @@ export interface RegistryStackProps extends StackProps {
 
 export class RegistryStack extends Stack {
   readonly storage: RegistryStorage;
+  readonly auth: AuthSecrets;
   readonly api: RegistryApi;
   readonly uploadService: UploadService | undefined;
 
@@ -50,6 +53,9 @@ export class RegistryStack extends Stack {
       abortIncompleteUploadsAfterDays: Math.ceil(s.uploadTtlSeconds / 86_400) + 2,
     });
 
+    // Multi-tenant mode, always: without it a deployment would be open to anyone who finds its URL.
+    this.auth = new AuthSecrets(this, "Auth", { removalPolicy });
+
     const uploadDomain = domain("upload.");
     this.uploadService = s.uploadService.enabled
       ? new UploadService(this, "Upload", {
@@ -63,6 +69,7 @@ export class RegistryStack extends Stack {
           removalPolicy,
           presignSeconds: s.presignSeconds,
           uploadTtlSeconds: s.uploadTtlSeconds,
+          tokenSecrets: this.auth.tokenSecrets,
           ...(uploadDomain ? { domain: uploadDomain } : {}),
         })
       : undefined;
@@ -74,6 +81,7 @@ export class RegistryStack extends Stack {
       removalPolicy,
       presignSeconds: s.presignSeconds,
       uploadTtlSeconds: s.uploadTtlSeconds,
+      auth: { tokenSecrets: this.auth.tokenSecrets, adminToken: this.auth.adminToken },
       ...(this.uploadService ? { upload: { url: this.uploadService.url, tokenSecret: this.uploadService.tokenSecret } } : {}),
       ...(apiDomain ? { domain: apiDomain } : {}),
     });

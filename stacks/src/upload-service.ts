@@ -30,6 +30,11 @@ export interface UploadServiceProps {
   removalPolicy: RemovalPolicy;
   presignSeconds: number;
   uploadTtlSeconds: number;
+  /**
+   * The token signing secrets (auth-secrets.ts): the service runs multi-tenant, so plan limits apply
+   * when it commits a blob. It needs no operator token (packages/server/src/multi-tenant.ts).
+   */
+  tokenSecrets: secretsmanager.ISecret;
   /** upload.<domain> and an ACM certificate for it; without, the service answers plain HTTP on the load balancer's name. */
   domain?: { name: string; certificateArn: string };
 }
@@ -70,7 +75,7 @@ export class UploadService extends Construct {
     Validations.of(this.tokenSecret).acknowledge({
       id: "AwsSolutions-SMG4",
       reason:
-        "Rotating the key invalidates upload links in flight; until the services accept the previous key during a grace period, rotate by redeploying (docs/deploy.md).",
+        "Rotating the key invalidates upload links in flight; until the services accept the previous key during a grace period, rotate by hand: put a new value, then restart the registry function and the tasks (docs/deploy.md).",
     });
 
     const logGroup = new LogGroup(this, "Logs", { retention: props.logRetention, removalPolicy: props.removalPolicy });
@@ -117,17 +122,23 @@ export class UploadService extends Construct {
           STRATUS_PRESIGN_SECONDS: String(props.presignSeconds),
           STRATUS_UPLOAD_TTL_SECONDS: String(props.uploadTtlSeconds),
           ...(publicUrl ? { STRATUS_UPLOAD_URL: publicUrl } : {}),
+          STRATUS_MULTI_TENANT: "true",
         },
-        secrets: { STRATUS_UPLOAD_TOKEN_SECRET: ecs.Secret.fromSecretsManager(this.tokenSecret) },
+        // Injected when a task starts (the execution role reads them): a new value needs new tasks.
+        secrets: {
+          STRATUS_UPLOAD_TOKEN_SECRET: ecs.Secret.fromSecretsManager(this.tokenSecret),
+          STRATUS_TOKEN_SECRETS: ecs.Secret.fromSecretsManager(props.tokenSecrets),
+        },
       },
     });
     const taskDefinition = this.service.taskDefinition;
     Validations.of(taskDefinition).acknowledge({
       id: "AwsSolutions-ECS2",
-      reason: "The variables are names and numbers (bucket, table, region, timeouts), no secrets; the one secret comes from Secrets Manager.",
+      reason: "The variables are names, numbers and flags (bucket, table, region, timeouts, multi-tenant), no secrets; both secrets come from Secrets Manager.",
     });
 
-    // GET /v2/ answers 200 while the registry is open (401 once auth is on: both mean the process serves).
+    // GET /v2/ without credentials answers 401 in multi-tenant mode, as the stack runs the service
+    // (200 in open mode): either means the process serves. A 5xx or no answer means it does not.
     this.service.targetGroup.configureHealthCheck({
       path: "/v2/",
       healthyHttpCodes: "200,401",
@@ -165,6 +176,8 @@ export class UploadService extends Construct {
 
     this.url = publicUrl ?? `http://${alb.loadBalancerDnsName}`;
     new CfnOutput(stack, "UploadUrl", { value: this.url, description: "The upload service (large blob uploads)" });
+    new CfnOutput(stack, "UploadClusterName", { value: cluster.clusterName, description: "The upload service's ECS cluster (restarting tasks: docs/deploy.md)" });
+    new CfnOutput(stack, "UploadServiceName", { value: this.service.service.serviceName, description: "The upload service's ECS service (restarting tasks: docs/deploy.md)" });
     if (props.domain) {
       new CfnOutput(stack, "UploadDomainTarget", { value: alb.loadBalancerDnsName, description: `DNS: point ${props.domain.name} (CNAME or alias) at this name` });
     }

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { App, Validations } from "aws-cdk-lib";
+import { App, type CfnElement, Validations } from "aws-cdk-lib";
 import { Match, Template } from "aws-cdk-lib/assertions";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -19,6 +19,8 @@ interface Synth {
   json: { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
   report: { pluginReports: { violations: unknown[] }[] };
   acknowledged: { id: string; reason: string }[];
+  /** Logical IDs of the secrets: multi-tenant mode's two, and the upload link key when the stage has the upload service. */
+  secrets: { tokenSecrets: string; adminToken: string; uploadToken?: string };
 }
 
 function synth(stage: string): Synth {
@@ -38,14 +40,37 @@ function synth(stage: string): Synth {
       }
     }
   }
+  const logicalId = (c: { node: { defaultChild?: unknown } }) => stack.getLogicalId(c.node.defaultChild as CfnElement);
+  const secrets = {
+    tokenSecrets: logicalId(stack.auth.tokenSecrets),
+    adminToken: logicalId(stack.auth.adminToken),
+    ...(stack.uploadService ? { uploadToken: logicalId(stack.uploadService.tokenSecret) } : {}),
+  };
   // Throws ValidationFailed when cdk-nag reports a finding nobody acknowledged.
   const assembly = app.synth();
   const json = assembly.getStackByName(stack.stackName).template as Synth["json"];
   const report = JSON.parse(readFileSync(join(outdir, "validation-report.json"), "utf8")) as Synth["report"];
-  return { template: Template.fromJSON(json), json, report, acknowledged };
+  return { template: Template.fromJSON(json), json, report, acknowledged, secrets };
 }
 
 const ofType = (s: Synth, type: string) => Object.entries(s.json.Resources).filter(([, r]) => r.Type === type);
+const functionId = (s: Synth, handler: "index.handler" | "index.sweep"): string =>
+  ofType(s, "AWS::Lambda::Function").find(([, r]) => r.Properties.Handler === handler)![0];
+
+/** The secrets (logical IDs) a Lambda function's role may read, from the policies attached to it. */
+function secretsReadBy(s: Synth, fn: string): string[] {
+  const role = (s.json.Resources[fn]!.Properties.Role as { "Fn::GetAtt": [string, string] })["Fn::GetAtt"][0];
+  const read = new Set<string>();
+  for (const [, policy] of ofType(s, "AWS::IAM::Policy")) {
+    if (!(policy.Properties.Roles as { Ref: string }[]).some((r) => r.Ref === role)) continue;
+    for (const st of (policy.Properties.PolicyDocument as { Statement: { Action: string | string[]; Resource: unknown }[] }).Statement) {
+      if (![st.Action].flat().some((a) => a.startsWith("secretsmanager:"))) continue;
+      for (const r of [st.Resource].flat()) read.add((r as { Ref: string }).Ref);
+    }
+  }
+  return [...read].sort();
+}
+
 const logicalIdOf = (s: Synth, type: string): string => {
   const found = ofType(s, type);
   expect(found).toHaveLength(1);
@@ -140,29 +165,32 @@ describe("functions", () => {
   });
 
   it("set exactly the variables the Lambda reads, and readLambdaConfig accepts them", () => {
-    const bucket = logicalIdOf(dev, "AWS::S3::Bucket");
-    const table = logicalIdOf(dev, "AWS::DynamoDB::Table");
-    const samples = { [bucket]: "stratus-blobs-sample", [table]: "stratus-metadata-sample" };
+    const storageVars = [LAMBDA_ENV.bucket, LAMBDA_ENV.table, LAMBDA_ENV.presignSeconds, LAMBDA_ENV.uploadTtlSeconds];
+    const registryVars = [...storageVars, LAMBDA_ENV.multiTenant, LAMBDA_ENV.tokenSecretsArn, LAMBDA_ENV.adminTokenArn];
+    const arn = (name: string) => `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${name}-AbCdEf`;
     for (const [s, expected] of [
-      [dev, [LAMBDA_ENV.bucket, LAMBDA_ENV.table, LAMBDA_ENV.presignSeconds, LAMBDA_ENV.uploadTtlSeconds]],
-      [prod, [LAMBDA_ENV.bucket, LAMBDA_ENV.table, LAMBDA_ENV.presignSeconds, LAMBDA_ENV.uploadTtlSeconds, LAMBDA_ENV.uploadUrl, LAMBDA_ENV.uploadTokenSecretArn]],
+      [dev, { "index.handler": registryVars, "index.sweep": storageVars }],
+      [prod, { "index.handler": [...registryVars, LAMBDA_ENV.uploadUrl, LAMBDA_ENV.uploadTokenSecretArn], "index.sweep": storageVars }],
     ] as const) {
-      const secrets = ofType(s, "AWS::SecretsManager::Secret").map(([id]) => [id, "arn:aws:secretsmanager:eu-west-1:123456789012:secret:upload-abc"]);
-      const ids = {
+      const samples = {
         [logicalIdOf(s, "AWS::S3::Bucket")]: "stratus-blobs-sample",
         [logicalIdOf(s, "AWS::DynamoDB::Table")]: "stratus-metadata-sample",
-        ...Object.fromEntries(secrets),
+        ...Object.fromEntries(Object.entries(s.secrets).map(([name, id]) => [id, arn(name)])),
       };
       for (const [, fn] of ofType(s, "AWS::Lambda::Function")) {
+        const handler = fn.Properties.Handler as keyof typeof expected;
         const vars = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
-        expect(Object.keys(vars).sort()).toEqual([...expected].sort());
-        const env = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, sampleValue(v, { ...samples, ...ids })]));
+        expect(Object.keys(vars).sort()).toEqual([...expected[handler]].sort());
+        const env = Object.fromEntries(Object.entries(vars).map(([k, v]) => [k, sampleValue(v, samples)]));
         const config = readLambdaConfig({ ...env, AWS_REGION: "eu-west-1" });
         expect(config).toMatchObject({ bucket: "stratus-blobs-sample", table: "stratus-metadata-sample", presignSeconds: 900, uploadTtlSeconds: 86_400 });
-        if (s === prod) {
-          expect(config.uploadUrl).toBe("https://upload.registry.example.com");
-          expect(config.uploadTokenSecretArn).toMatch(/^arn:aws:secretsmanager:/);
+        if (handler === "index.sweep") {
+          // The sweep serves no requests: no tenants' tokens, no upload links, nothing secret.
+          expect(config).toMatchObject({ multiTenant: false });
+          continue;
         }
+        expect(config).toMatchObject({ multiTenant: true, tokenSecretsArn: arn("tokenSecrets"), adminTokenArn: arn("adminToken") });
+        if (s === prod) expect(config).toMatchObject({ uploadUrl: "https://upload.registry.example.com", uploadTokenSecretArn: arn("uploadToken") });
       }
     }
   });
@@ -185,6 +213,46 @@ describe("functions", () => {
       ScheduleExpression: "rate(15 minutes)",
       Targets: [Match.objectLike({ Arn: { "Fn::GetAtt": [sweep, "Arn"] } })],
     });
+  });
+});
+
+describe("multi-tenant secrets", () => {
+  it("are generated by Secrets Manager, retained in prod, not in dev", () => {
+    for (const [s, policy] of [[dev, "Delete"], [prod, "Retain"]] as const) {
+      for (const id of [s.secrets.tokenSecrets, s.secrets.adminToken]) {
+        s.template.templateMatches({
+          Resources: {
+            [id]: {
+              Type: "AWS::SecretsManager::Secret",
+              DeletionPolicy: policy,
+              // 64 letters and digits: no whitespace (the separator of several token secrets), over the 32-character minimum.
+              Properties: Match.objectLike({ GenerateSecretString: { PasswordLength: 64, ExcludePunctuation: true } }),
+            },
+          },
+        });
+      }
+    }
+  });
+
+  it("are read by the registry function only, never by the sweep", () => {
+    expect(secretsReadBy(dev, functionId(dev, "index.handler"))).toEqual([dev.secrets.tokenSecrets, dev.secrets.adminToken].sort());
+    expect(secretsReadBy(prod, functionId(prod, "index.handler"))).toEqual([prod.secrets.tokenSecrets, prod.secrets.adminToken, prod.secrets.uploadToken!].sort());
+    for (const s of [dev, prod]) expect(secretsReadBy(s, functionId(s, "index.sweep"))).toEqual([]);
+  });
+
+  it("output the admin token's ARN with the command that prints it, and keep the other outputs", () => {
+    for (const s of [dev, prod]) {
+      s.template.hasOutput("AdminTokenSecretArn", {
+        Value: { Ref: s.secrets.adminToken },
+        Description: Match.stringLikeRegexp("aws secretsmanager get-secret-value --secret-id <this ARN> --query SecretString --output text"),
+      });
+      s.template.hasOutput("AdminTokenCommand", {
+        Value: { "Fn::Join": ["", Match.arrayWith([Match.stringLikeRegexp("aws secretsmanager get-secret-value --region"), { Ref: s.secrets.adminToken }])] },
+      });
+      s.template.hasOutput("TokenSecretsArn", { Value: { Ref: s.secrets.tokenSecrets } });
+      for (const name of ["RegistryUrl", "ApiEndpoint", "RegistryFunctionName"]) s.template.hasOutput(name, {});
+    }
+    for (const name of ["UploadUrl", "UploadDomainTarget", "RegistryDomainTarget", "UploadClusterName", "UploadServiceName"]) prod.template.hasOutput(name, {});
   });
 });
 
@@ -238,7 +306,7 @@ describe("upload service", () => {
     dev.template.resourceCountIs("AWS::ElasticLoadBalancingV2::LoadBalancer", 0);
   });
 
-  it("runs on Fargate arm64 behind an HTTPS load balancer, health-checked on /v2/", () => {
+  it("runs multi-tenant on Fargate arm64 behind an HTTPS load balancer, health-checked on /v2/ (401 counts)", () => {
     prod.template.hasResourceProperties("AWS::ECS::TaskDefinition", {
       RuntimePlatform: { CpuArchitecture: "ARM64", OperatingSystemFamily: "LINUX" },
       ContainerDefinitions: [
@@ -250,8 +318,13 @@ describe("upload service", () => {
             { Name: "STRATUS_S3_BUCKET", Value: { Ref: logicalIdOf(prod, "AWS::S3::Bucket") } },
             { Name: "STRATUS_DYNAMODB_TABLE", Value: { Ref: logicalIdOf(prod, "AWS::DynamoDB::Table") } },
             { Name: "STRATUS_UPLOAD_URL", Value: "https://upload.registry.example.com" },
+            // Multi-tenant, so plan limits apply when the service commits a blob.
+            { Name: "STRATUS_MULTI_TENANT", Value: "true" },
           ]),
-          Secrets: [Match.objectLike({ Name: "STRATUS_UPLOAD_TOKEN_SECRET" })],
+          Secrets: [
+            { Name: "STRATUS_UPLOAD_TOKEN_SECRET", ValueFrom: { Ref: prod.secrets.uploadToken } },
+            { Name: "STRATUS_TOKEN_SECRETS", ValueFrom: { Ref: prod.secrets.tokenSecrets } },
+          ],
         }),
       ],
     });

@@ -1,7 +1,9 @@
 import { randomUUID } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { digestOf } from "@stratus/core";
-import type { BlobRecord, Digest, ManifestRecord, MetadataStore, RepositoryName, Tag, TenantId, UploadId, UploadSession } from "@stratus/core";
+import type {
+  BlobRecord, Digest, ManifestRecord, MetadataStore, QuotaOutcome, RepositoryName, Tag, TenantId, TenantLimits, UploadId, UploadSession,
+} from "@stratus/core";
 
 // Every behaviour core relies on from a MetadataStore, written against the port only: SQLite runs it
 // here, DynamoDB (Local) runs the very same suite.
@@ -19,6 +21,12 @@ const digest = (seed: string): Digest => digestOf(new TextEncoder().encode(seed)
 const blob = (seed: string, size = seed.length): BlobRecord => ({ digest: digest(seed), size });
 
 const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
+const UNLIMITED = Number.MAX_SAFE_INTEGER;
+
+/** Limits with only the given ones set: a test of one limit never trips another. */
+const limited = (set: Partial<TenantLimits>): TenantLimits => ({
+  repositories: UNLIMITED, storedBytes: UNLIMITED, manifestsPerRepository: UNLIMITED, ...set,
+});
 
 function manifest(repository: RepositoryName, body: string, extra: Partial<ManifestRecord> = {}): ManifestRecord {
   const bytes = new TextEncoder().encode(body);
@@ -87,11 +95,11 @@ export function metadataStoreContract(name: string, make: () => Promise<Metadata
       it("mounts a blob the tenant has into another repository", async () => {
         const b = blob("shared");
         await store.commitBlob(acme, web, b);
-        expect(await store.linkBlob(acme, api, b.digest)).toEqual(b);
+        expect(await store.linkBlob(acme, api, b.digest)).toEqual({ ok: true, blob: b });
         expect(await store.findLinkedBlob(api, b.digest)).toEqual(b);
         expect(await store.repositoryExists(api)).toBe(true);
         // Linking twice is harmless.
-        expect(await store.linkBlob(acme, api, b.digest)).toEqual(b);
+        expect(await store.linkBlob(acme, api, b.digest)).toEqual({ ok: true, blob: b });
       });
 
       it("refuses to link a digest the tenant does not have", async () => {
@@ -275,6 +283,61 @@ export function metadataStoreContract(name: string, make: () => Promise<Metadata
         expect(await store.listRepositories({ limit: 1, after: "acme/b" })).toEqual({ items: ["acme/web"], more: true });
       });
 
+      it("lists the repositories starting with a prefix, page by page", async () => {
+        const names = ["acme/web", "acme/api", "acme/web/frontend", "acme-corp/app", "acmex/app", "globex/app", "acme/a", "acme/z"];
+        for (const name of names) await store.commitBlob(acme, repo(name), blob(`p-${name}`));
+        const acmes = names.filter((n) => n.startsWith("acme/")).sort();
+        expect(await store.listRepositories({ limit: 100 }, "acme/")).toEqual({ items: acmes, more: false });
+        const seen: string[] = [];
+        let after: string | undefined;
+        for (;;) {
+          const page = await store.listRepositories(after === undefined ? { limit: 2 } : { limit: 2, after }, "acme/");
+          expect(page.items.length).toBeLessThanOrEqual(2);
+          seen.push(...page.items);
+          if (!page.more) break;
+          after = page.items.at(-1);
+        }
+        expect(seen).toEqual(acmes);
+        expect(await store.listRepositories({ limit: acmes.length }, "acme/")).toEqual({ items: acmes, more: false });
+        // `after` before the prefix starts at its beginning; one past it ends the listing.
+        expect(await store.listRepositories({ limit: 2, after: "a" }, "acme/")).toEqual({ items: acmes.slice(0, 2), more: true });
+        expect(await store.listRepositories({ limit: 2, after: "acme0" }, "acme/")).toEqual({ items: [], more: false });
+        expect(await store.listRepositories({ limit: 10, after: "acme/b" }, "acme/")).toEqual({ items: ["acme/web", "acme/web/frontend", "acme/z"], more: false });
+        expect(await store.listRepositories({ limit: 10 }, "initech/")).toEqual({ items: [], more: false });
+        expect(await store.listRepositories({ limit: 10 }, "acme/web")).toEqual({ items: ["acme/web", "acme/web/frontend"], more: false });
+      });
+
+      it("lists a repository's manifests ordered by digest, with their current tags, sizes and creation times", async () => {
+        const pushed = Array.from({ length: 5 }, (_, i) =>
+          manifest(web, `{"listed":${i}}`, { createdAt: 1_000 + i, ...(i === 2 ? { artifactType: "application/spdx+json", subject: digest("img") } : {}) }),
+        );
+        for (const [i, m] of pushed.entries()) await store.putManifest(acme, m, i === 4 ? [] : [tag(`v${i}`), tag(`t${i}`)]);
+        // A tag that moved on and a deleted tag are not listed with their old manifest.
+        await store.putManifest(acme, pushed[1]!, [tag("t0")]);
+        await store.deleteTag(web, tag("v3"));
+        await store.putManifest(acme, manifest(repo("acme/api"), `{"elsewhere":1}`), [tag("v0")]);
+
+        const tagsOf = (i: number) =>
+          ({ 0: ["v0"], 1: ["t0", "t1", "v1"], 2: ["t2", "v2"], 3: ["t3"], 4: [] })[i]!;
+        const expected = pushed
+          .map((m, i) => ({
+            digest: m.digest,
+            mediaType: OCI_MANIFEST,
+            size: m.bytes.byteLength,
+            ...(m.artifactType !== undefined ? { artifactType: m.artifactType } : {}),
+            tags: tagsOf(i),
+            createdAt: 1_000 + i,
+          }))
+          .sort((a, b) => (a.digest < b.digest ? -1 : 1));
+        expect(await store.listManifests(web, { limit: 100 })).toEqual({ items: expected, more: false });
+        const first = await store.listManifests(web, { limit: 2 });
+        expect(first).toEqual({ items: expected.slice(0, 2), more: true });
+        const second = await store.listManifests(web, { limit: 2, after: first.items[1]!.digest });
+        expect(second).toEqual({ items: expected.slice(2, 4), more: true });
+        expect(await store.listManifests(web, { limit: 2, after: second.items[1]!.digest })).toEqual({ items: expected.slice(4), more: false });
+        expect(await store.listManifests(repo("acme/none"), { limit: 10 })).toEqual({ items: [], more: false });
+      });
+
       it("lists the referrers of a subject, per repository, ordered by digest", async () => {
         const subject = digest("image");
         const sig = manifest(web, "signature", { subject, artifactType: "application/vnd.dev.cosign", annotations: { "org.example": "yes" } });
@@ -348,6 +411,175 @@ export function metadataStoreContract(name: string, make: () => Promise<Metadata
         const manifestBytes = manifests.reduce((sum, m) => sum + m.bytes.length, 0);
         expect(await store.tenantUsage(acme)).toEqual({ repositories: 5, storedBytes: 1000 + manifestBytes });
         expect(await store.manifestCount(web)).toBe(10);
+      });
+    });
+    describe("quotas", () => {
+      const web = repo("acme/web");
+      const api = repo("acme/api");
+
+      /** Everything a refusal must leave as it was. */
+      async function snapshot() {
+        return {
+          usage: await store.tenantUsage(acme),
+          repositories: await store.listRepositories({ limit: 100 }),
+          webManifests: await store.manifestCount(web),
+          apiManifests: await store.manifestCount(api),
+        };
+      }
+
+      it("answers ok without limits, as before", async () => {
+        expect(await store.commitBlob(acme, web, blob("free"))).toEqual({ ok: true });
+        expect(await store.linkBlob(acme, api, digest("free"))).toEqual({ ok: true, blob: blob("free") });
+        expect(await store.putManifest(acme, manifest(web, "free"), [tag("v1")])).toEqual({ ok: true });
+      });
+
+      it("refuses content that would create a repository past the limit, writing nothing", async () => {
+        const limits = limited({ repositories: 1 });
+        const a = blob("repo-a", 10);
+        expect(await store.commitBlob(acme, web, a, limits)).toEqual({ ok: true });
+        const before = await snapshot();
+        const refusal = { ok: false, limit: "repositories", max: 1, usage: 1 };
+        expect(await store.commitBlob(acme, api, blob("repo-b", 10), limits)).toEqual(refusal);
+        // A blob the tenant has, committed or mounted into a new repository, is refused as well.
+        expect(await store.commitBlob(acme, api, a, limits)).toEqual(refusal);
+        expect(await store.linkBlob(acme, api, a.digest, limits)).toEqual(refusal);
+        expect(await store.putManifest(acme, manifest(api, "repo-m"), [tag("v1")], limits)).toEqual(refusal);
+        expect(await snapshot()).toEqual(before);
+        expect(await store.repositoryExists(api)).toBe(false);
+        expect(await store.findBlob(acme, digest("repo-b"))).toBeUndefined();
+        expect(await store.findLinkedBlob(api, a.digest)).toBeUndefined();
+        expect(await store.listTags(api, { limit: 10 })).toBeUndefined();
+        // The repository the tenant has still takes content; another tenant is not concerned.
+        expect(await store.commitBlob(acme, web, blob("repo-b", 10), limits)).toEqual({ ok: true });
+        expect(await store.putManifest(acme, manifest(web, "repo-m"), [tag("v1")], limits)).toEqual({ ok: true });
+        expect(await store.commitBlob(globex, repo("globex/app"), blob("repo-g"), limits)).toEqual({ ok: true });
+        // Reaching the limit exactly is allowed.
+        expect(await store.linkBlob(acme, api, a.digest, limited({ repositories: 2 }))).toEqual({ ok: true, blob: a });
+        expect(await store.tenantUsage(acme)).toEqual({ repositories: 2, storedBytes: 20 + manifest(web, "repo-m").bytes.byteLength });
+      });
+
+      it("refuses a new blob past the stored bytes, never one the tenant has", async () => {
+        const limits = limited({ storedBytes: 100 });
+        expect(await store.commitBlob(acme, web, blob("bytes-a", 60), limits)).toEqual({ ok: true });
+        const before = await snapshot();
+        expect(await store.commitBlob(acme, web, blob("bytes-b", 41), limits)).toEqual({ ok: false, limit: "storedBytes", max: 100, usage: 60 });
+        expect(await store.commitBlob(acme, api, blob("bytes-b", 41), limits)).toEqual({ ok: false, limit: "storedBytes", max: 100, usage: 60 });
+        expect(await snapshot()).toEqual(before);
+        expect(await store.findBlob(acme, digest("bytes-b"))).toBeUndefined();
+        expect(await store.repositoryExists(api)).toBe(false);
+        // Exactly to the limit is allowed; after that, blobs the tenant has still link anywhere.
+        expect(await store.commitBlob(acme, web, blob("bytes-b", 40), limits)).toEqual({ ok: true });
+        expect(await store.commitBlob(acme, api, blob("bytes-a", 60), limits)).toEqual({ ok: true });
+        expect(await store.linkBlob(acme, repo("acme/third"), digest("bytes-b"), limits)).toEqual({ ok: true, blob: blob("bytes-b", 40) });
+        expect(await store.commitBlob(acme, web, blob("bytes-b", 40), limits)).toEqual({ ok: true });
+        expect(await store.tenantUsage(acme)).toEqual({ repositories: 3, storedBytes: 100 });
+        // Another tenant's bytes are its own.
+        expect(await store.commitBlob(globex, repo("globex/app"), blob("bytes-a", 60), limits)).toEqual({ ok: true });
+      });
+
+      it("refuses a manifest past the stored bytes, writing nothing", async () => {
+        const m = manifest(web, '{"bytes":"manifest"}');
+        const size = m.bytes.byteLength;
+        const limits = limited({ storedBytes: 100 + size - 1 });
+        expect(await store.commitBlob(acme, web, blob("under-manifest", 100), limits)).toEqual({ ok: true });
+        const before = await snapshot();
+        expect(await store.putManifest(acme, m, [tag("v1")], limits)).toEqual({ ok: false, limit: "storedBytes", max: 100 + size - 1, usage: 100 });
+        expect(await snapshot()).toEqual(before);
+        expect(await store.getManifest(web, { kind: "digest", digest: m.digest })).toBeUndefined();
+        expect(await store.getManifest(web, { kind: "tag", tag: tag("v1") })).toBeUndefined();
+        expect(await store.putManifest(acme, m, [tag("v1")], limited({ storedBytes: 100 + size }))).toEqual({ ok: true });
+        expect(await store.tenantUsage(acme)).toEqual({ repositories: 1, storedBytes: 100 + size });
+      });
+
+      it("refuses manifests past the per-repository limit, never a re-push", async () => {
+        const limits = limited({ manifestsPerRepository: 2 });
+        const [m1, m2, m3] = [1, 2, 3].map((i) => manifest(web, `{"per-repo":${i}}`));
+        expect(await store.putManifest(acme, m1!, [tag("v1")], limits)).toEqual({ ok: true });
+        expect(await store.putManifest(acme, m2!, [tag("v2")], limits)).toEqual({ ok: true });
+        const before = await snapshot();
+        expect(await store.putManifest(acme, m3!, [tag("v3"), tag("v1")], limits)).toEqual({ ok: false, limit: "manifestsPerRepository", max: 2, usage: 2 });
+        expect(await snapshot()).toEqual(before);
+        expect(await store.getManifest(web, { kind: "digest", digest: m3!.digest })).toBeUndefined();
+        expect(await store.getManifest(web, { kind: "tag", tag: tag("v3") })).toBeUndefined();
+        expect((await store.getManifest(web, { kind: "tag", tag: tag("v1") }))?.digest).toBe(m1!.digest);
+        // A re-push of a stored digest adds nothing: its tags move, nothing is refused.
+        expect(await store.putManifest(acme, m1!, [tag("again")], limits)).toEqual({ ok: true });
+        expect(await store.putManifest(acme, m2!, [], limits)).toEqual({ ok: true });
+        expect((await store.getManifest(web, { kind: "tag", tag: tag("again") }))?.digest).toBe(m1!.digest);
+        expect(await store.manifestCount(web)).toBe(2);
+        // The limit is per repository; a new repository is created with its first manifest counted.
+        expect(await store.putManifest(acme, { ...m3!, repository: api }, [tag("v3")], limits)).toEqual({ ok: true });
+        expect(await store.manifestCount(api)).toBe(1);
+        expect(await store.putManifest(acme, manifest(api, "none-allowed"), [], limited({ manifestsPerRepository: 1 }))).toEqual({
+          ok: false, limit: "manifestsPerRepository", max: 1, usage: 1,
+        });
+      });
+
+      it("gives the room back when content is deleted", async () => {
+        const limits = limited({ storedBytes: 100, manifestsPerRepository: 1 });
+        expect(await store.commitBlob(acme, web, blob("room-a", 100), limits)).toEqual({ ok: true });
+        expect((await store.commitBlob(acme, web, blob("room-b", 1), limits)).ok).toBe(false);
+        expect(await store.unlinkBlob(acme, web, digest("room-a"))).toEqual({ unlinked: true, orphan: blob("room-a", 100) });
+        expect(await store.commitBlob(acme, web, blob("room-b", 1), limits)).toEqual({ ok: true });
+
+        const [m1, m2] = [1, 2].map((i) => manifest(web, `{"room":${i}}`));
+        expect(await store.putManifest(acme, m1!, [tag("latest")], limits)).toEqual({ ok: true });
+        expect(await store.putManifest(acme, m2!, [tag("latest")], limits)).toEqual({ ok: false, limit: "manifestsPerRepository", max: 1, usage: 1 });
+        expect(await store.deleteManifest(web, m1!.digest)).toBe(true);
+        expect(await store.putManifest(acme, m2!, [tag("latest")], limits)).toEqual({ ok: true });
+        expect(await store.tenantUsage(acme)).toEqual({ repositories: 1, storedBytes: 1 + m2!.bytes.byteLength });
+      });
+
+      it("lets exactly one of many racing commits take the last repository", async () => {
+        await store.commitBlob(acme, web, blob("race-base", 5));
+        const limits = limited({ repositories: 2 });
+        const racers = Array.from({ length: 8 }, (_, i) => ({ repository: repo(`acme/race-${i}`), blob: blob(`race-${i}`, 10 + i) }));
+        const outcomes = await Promise.all(racers.map((r) => store.commitBlob(acme, r.repository, r.blob, limits)));
+        const winners = racers.filter((_, i) => outcomes[i]!.ok);
+        expect(winners).toHaveLength(1);
+        for (const outcome of outcomes.filter((o) => !o.ok)) expect(outcome).toEqual({ ok: false, limit: "repositories", max: 2, usage: 2 });
+        expect(await store.tenantUsage(acme)).toEqual({ repositories: 2, storedBytes: 5 + winners[0]!.blob.size });
+        expect(await store.listRepositories({ limit: 100 }, "acme/")).toEqual({ items: [web, winners[0]!.repository].sort(), more: false });
+        for (const r of racers.filter((r) => r !== winners[0])) expect(await store.findBlob(acme, r.blob.digest)).toBeUndefined();
+      });
+
+      it("lets exactly one of many racing manifest pushes take the last repository", async () => {
+        await store.commitBlob(acme, web, blob("race-base", 5));
+        const limits = limited({ repositories: 2 });
+        const pushed = Array.from({ length: 8 }, (_, i) => manifest(repo(`acme/race-${i}`), `{"race-repo":${i}}`));
+        const outcomes = await Promise.all(pushed.map((m) => store.putManifest(acme, m, [tag("latest")], limits)));
+        const winners = pushed.filter((_, i) => outcomes[i]!.ok);
+        expect(winners).toHaveLength(1);
+        for (const outcome of outcomes.filter((o) => !o.ok)) expect(outcome).toEqual({ ok: false, limit: "repositories", max: 2, usage: 2 });
+        expect(await store.tenantUsage(acme)).toEqual({ repositories: 2, storedBytes: 5 + winners[0]!.bytes.byteLength });
+        expect(await store.manifestCount(winners[0]!.repository)).toBe(1);
+        for (const m of pushed.filter((m) => m !== winners[0])) expect(await store.repositoryExists(m.repository)).toBe(false);
+      });
+
+      it("never passes the stored bytes when commits race for the last bytes", async () => {
+        await store.commitBlob(acme, web, blob("bytes-base", 700));
+        const limits = limited({ storedBytes: 1_000 });
+        const racers = Array.from({ length: 8 }, (_, i) => blob(`bytes-race-${i}`, 100));
+        const outcomes: QuotaOutcome[] = await Promise.all(racers.map((b, i) => store.commitBlob(acme, i % 2 ? web : api, b, limits)));
+        expect(outcomes.filter((o) => o.ok)).toHaveLength(3);
+        for (const outcome of outcomes.filter((o) => !o.ok)) expect(outcome).toEqual({ ok: false, limit: "storedBytes", max: 1_000, usage: 1_000 });
+        expect((await store.tenantUsage(acme)).storedBytes).toBe(1_000);
+        const stored = await Promise.all(racers.map((b) => store.findBlob(acme, b.digest)));
+        expect(stored.filter((b) => b !== undefined)).toHaveLength(3);
+      });
+
+      it("fills a repository exactly to its manifest limit when pushes race", async () => {
+        await store.putManifest(acme, manifest(web, '{"first":0}'), [tag("first")]);
+        const limits = limited({ manifestsPerRepository: 3 });
+        const pushed = Array.from({ length: 8 }, (_, i) => manifest(web, `{"race-manifest":${i}}`));
+        const outcomes = await Promise.all(pushed.map((m, i) => store.putManifest(acme, m, [tag(`r${i}`)], limits)));
+        expect(outcomes.filter((o) => o.ok)).toHaveLength(2);
+        for (const outcome of outcomes.filter((o) => !o.ok)) expect(outcome).toEqual({ ok: false, limit: "manifestsPerRepository", max: 3, usage: 3 });
+        expect(await store.manifestCount(web)).toBe(3);
+        expect((await store.listTags(web, { limit: 100 }))?.items).toHaveLength(3);
+        const winners = pushed.filter((_, i) => outcomes[i]!.ok);
+        const manifestBytes = [manifest(web, '{"first":0}'), ...winners].reduce((sum, m) => sum + m.bytes.byteLength, 0);
+        expect(await store.tenantUsage(acme)).toEqual({ repositories: 1, storedBytes: manifestBytes });
       });
     });
   });

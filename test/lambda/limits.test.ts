@@ -101,9 +101,9 @@ describe("Lambda limits behind API Gateway (emulated)", () => {
     }
   });
 
-  it("paths outside /v2 are API Gateway's 404, not the function's", async () => {
-    const res = await fetch(`${deployment.url}/token`);
+  it("every path reaches the function, as the stack's /{proxy+} route does: unknown ones get the registry's 404", async () => {
+    const res = await fetch(`${deployment.url}/no/such/endpoint`);
     expect(res.status).toBe(404);
-    expect(await res.json()).toEqual({ message: "Not Found" });
+    expect((await res.json()).errors[0].code).toBe("UNSUPPORTED");
   });
 });

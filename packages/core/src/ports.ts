@@ -131,11 +131,14 @@ export interface MetadataStore {
   /**
    * Records the tenant's blob (keeping an existing record) and links it to the repository, creating the
    * repository (owned by `tenant`). The blob's size counts once in the tenant's stored bytes.
+   * With `limits`: refused when it would create a repository while the tenant has `repositories` already,
+   * or add a blob new to the tenant whose size takes its stored bytes past `storedBytes` (a blob the tenant
+   * has adds no bytes and is never refused for them). Checked in that order; see TenantLimits.
    */
   commitBlob(tenant: TenantId, repository: RepositoryName, blob: BlobRecord, limits?: TenantLimits): Promise<QuotaOutcome>;
   /**
    * Links a blob the tenant already has to the repository (mount), creating the repository;
-   * undefined if the tenant has no such blob.
+   * undefined if the tenant has no such blob. With `limits`, creating the repository is checked as in commitBlob.
    */
   linkBlob(tenant: TenantId, repository: RepositoryName, digest: Digest, limits?: TenantLimits): Promise<{ ok: true; blob: BlobRecord } | QuotaExceeded | undefined>;
   /**
@@ -157,6 +160,10 @@ export interface MetadataStore {
   /**
    * Stores the manifest (keeping createdAt of an existing one with that digest), points the tags at it,
    * creates the repository (owned by `tenant`) and counts the manifest in the usage figures, atomically.
+   * With `limits`, a manifest new to the repository is refused when the repository would be new past
+   * `repositories`, when the repository has `manifestsPerRepository` manifests already, or when its size
+   * takes the stored bytes past `storedBytes` (checked in that order). A digest the repository has adds
+   * nothing and is never refused (its tags are set).
    */
   putManifest(tenant: TenantId, manifest: ManifestRecord, tags: Tag[], limits?: TenantLimits): Promise<QuotaOutcome>;
   getManifest(repository: RepositoryName, reference: ManifestReference): Promise<ManifestRecord | undefined>;
@@ -168,13 +175,16 @@ export interface MetadataStore {
   listTags(repository: RepositoryName, page: PageRequest): Promise<Page | undefined>;
   /** Repositories in lexical order; with `prefix`, only names starting with it (a tenant's: "acme/"). */
   listRepositories(page: PageRequest, prefix?: string): Promise<Page>;
-  /** The repository's manifests ordered by digest (`after` is a digest), with their tags: admin listings. */
+  /**
+   * The repository's manifests ordered by digest (`after` is a digest), each with the tags pointing at it
+   * now, in lexical order: admin listings. An unknown repository has none.
+   */
   listManifests(repository: RepositoryName, page: PageRequest): Promise<{ items: ManifestSummary[]; more: boolean }>;
   /** Manifests in the repository whose subject is `subject`, ordered by digest. */
   listReferrers(repository: RepositoryName, subject: Digest): Promise<ReferrerRecord[]>;
   repositoryExists(repository: RepositoryName): Promise<boolean>;
 
-  // Usage, kept exact as content is committed and deleted (quotas read it).
+  // Usage, kept exact as content is committed and deleted; deleting content gives its room back at once.
   /** Repositories of the tenant, and its stored bytes: each distinct blob once, plus every manifest. */
   tenantUsage(tenant: TenantId): Promise<TenantUsage>;
   /** Manifests stored in the repository (0 when unknown). */
@@ -199,7 +209,10 @@ export interface ManifestSummary {
 
 /**
  * A tenant's limits, as the store enforces them inside the transaction that would exceed them
- * (so racing pushes never pass a limit together). Unlimited is Number.MAX_SAFE_INTEGER.
+ * (so racing pushes never pass a limit together: of N racing for the last room, the ones that fit
+ * commit and the rest are refused). A change is refused when the figure after it would be over the
+ * maximum (usage + added > max); reaching the maximum exactly is allowed. Only changes that add to a
+ * figure are checked: relinking, re-pushing and deleting never are. Unlimited is Number.MAX_SAFE_INTEGER.
  */
 export interface TenantLimits {
   repositories: number;

@@ -8,19 +8,31 @@ import { hasDotSegments } from "./http/raw-path.ts";
 import { matchRoute, noRoute, route, type Route } from "./http/router.ts";
 import { uploadHandlers } from "./http/upload-handlers.ts";
 import type { UploadLinks } from "./http/upload-links.ts";
-import type { Authorizer, BlobStore, Clock, MetadataStore, RequestContext } from "./ports.ts";
+import type { AuthDecision, Authorizer, BlobStore, Clock, MetadataStore, RequestContext } from "./ports.ts";
+import { createAdminApi } from "./admin/index.ts";
+import { createTokenAuth, type TokenAuthDeps } from "./auth/token-auth.ts";
+import { CatalogService } from "./services/catalog.ts";
 import { BlobService } from "./services/blobs.ts";
 import { KeyedLock } from "./services/keyed-lock.ts";
 import { ManifestService } from "./services/manifests.ts";
+import { noLimits, type LimitsOf } from "./services/plans.ts";
 import { tenantResolver } from "./services/tenancy.ts";
 import { UploadService } from "./services/uploads.ts";
 
 export interface RegistryDeps {
   blobs: BlobStore;
   metadata: MetadataStore;
-  authorizer: Authorizer;
+  /** Decides every request on an open (single-tenant) registry; multi-tenant mode uses tokens instead. */
+  authorizer?: Authorizer;
+  /**
+   * Multi-tenant mode (tenancy "namespace"): tenants, plans and API keys, the Docker token flow at
+   * /token and the admin API at /admin/v1. Plans' limits apply to every push.
+   */
+  multiTenant?: TokenAuthDeps;
   /** Upload sessions on another host (the upload service): absolute, token-carrying Locations. */
   uploadLinks?: UploadLinks;
+  /** Each tenant's limits, enforced by the store on every push (services/quotas.ts); none when absent. */
+  limitsOf?: LimitsOf;
   clock?: Clock;
   /** Called with failures the client sees only as a 500/503, for the entry adapter to log. */
   onUnexpectedError?: (error: unknown, request: Request) => void;
@@ -34,6 +46,10 @@ export interface Registry {
   readonly config: RegistryConfig;
 }
 
+function missing(message: string): never {
+  throw new Error(message);
+}
+
 const systemClock: Clock = { now: () => Date.now() };
 const contexts = new WeakMap<Request, RequestContext>();
 
@@ -42,16 +58,25 @@ export function createRegistry(deps: RegistryDeps, configInput: RegistryConfigIn
   const clock = deps.clock ?? systemClock;
   const tenantOf = tenantResolver(config);
   const blobLock = new KeyedLock();
-  const { blobs: blobStore, metadata, authorizer } = deps;
+  const { blobs: blobStore, metadata } = deps;
+  const multiTenant = deps.multiTenant;
+  if (multiTenant && config.tenancy !== "namespace") throw new Error("multi-tenant mode needs tenancy \"namespace\"");
+  const tokenAuth = multiTenant ? createTokenAuth(multiTenant, config, clock, (e) => deps.onUnexpectedError?.(e, new Request("http://stratus/token"))) : undefined;
+  const authorizer: Authorizer = tokenAuth?.authorizer ?? deps.authorizer ?? missing("createRegistry needs an authorizer, or multiTenant settings");
+  const admin = multiTenant && tokenAuth
+    ? createAdminApi({ tenants: multiTenant.tenants, metadata, clock, authenticate: (request) => tokenAuth.authenticator.adminCaller(request) })
+    : undefined;
+  const catalogService = new CatalogService({ metadata, ...(multiTenant ? { tenants: multiTenant.tenants } : {}) });
 
   const blobService = new BlobService({ blobs: blobStore, metadata, tenantOf, blobLock });
-  const uploadService = new UploadService({ blobs: blobStore, metadata, clock, tenantOf, blobLock, uploadTtlMs: config.uploadTtlSeconds * 1000, resumableHashing: config.resumableHashing });
-  const manifestService = new ManifestService({ metadata, clock, tenantOf });
+  const limitsOf = deps.limitsOf ?? noLimits;
+  const uploadService = new UploadService({ blobs: blobStore, metadata, clock, tenantOf, limitsOf, blobLock, uploadTtlMs: config.uploadTtlSeconds * 1000, resumableHashing: config.resumableHashing });
+  const manifestService = new ManifestService({ metadata, clock, tenantOf, limitsOf });
 
   const blobs = blobHandlers(blobService);
   const uploads = uploadHandlers(uploadService, authorizer, config, (r) => contexts.get(r) ?? {});
   const manifests = manifestHandlers(manifestService, config);
-  const listings = listingHandlers(metadata, config);
+  const listings = listingHandlers(metadata, catalogService, config);
   const base = async () => jsonResponse(200, {});
 
   // What the registry answers, in one table. Upload routes precede blob routes: "/blobs/uploads/"
@@ -80,20 +105,26 @@ export function createRegistry(deps: RegistryDeps, configInput: RegistryConfigIn
       throw new RegistryError("NAME_INVALID", "the path contains \".\" or \"..\" segments; repository names cannot", null);
     }
     const url = new URL(request.url);
+    if (tokenAuth && url.pathname === "/token") return tokenAuth.tokenEndpoint.handle(request);
+    if (admin && url.pathname.startsWith("/admin/")) return admin.handle(request);
     // "/v2" and "/v2/" are the same endpoint for clients.
     const path = url.pathname === "/v2" ? "/v2/" : url.pathname;
     const match = matchRoute(routes, request.method, path);
     if (match.kind !== "found") throw noRoute(match, request.method, path);
+    if (config.tenancy === "namespace" && match.params.name !== undefined && !match.params.name.includes("/")) {
+      const name = match.params.name;
+      throw new RegistryError("NAME_INVALID", `repository names here are <namespace>/<name>, with your tenant's namespace first: for example "yourtenant/${name}"`, { name });
+    }
     // An upload link's token stands in for credentials the client does not send to the upload host.
     const granted = deps.uploadLinks ? (await deps.uploadLinks.check(url, match.params)) === "granted" : false;
-    const decision = granted ? ({ allowed: true, subject: "upload-link" } as const) : await authorizer.authorize(request, match.route.access(match.params), context);
+    const decision: AuthDecision = granted ? { allowed: true, subject: "upload-link" } : await authorizer.authorize(request, match.route.access(match.params), context);
     if (!decision.allowed) {
       throw new RegistryError(decision.status === 401 ? "UNAUTHORIZED" : "DENIED", decision.message, null, {
         status: decision.status,
         ...(decision.headers ? { headers: decision.headers } : {}),
       });
     }
-    return match.route.handler({ request, url, params: match.params });
+    return match.route.handler({ request, url, params: match.params, ...(decision.catalog ? { catalog: decision.catalog } : {}) });
   }
 
   return {

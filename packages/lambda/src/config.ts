@@ -13,6 +13,17 @@ export const LAMBDA_ENV = {
   uploadTokenSecretArn: "STRATUS_UPLOAD_TOKEN_SECRET_ARN",
   /** The key itself, for the emulator and tests; on AWS use the ARN, so the key never sits in the function's configuration. */
   uploadTokenSecret: "STRATUS_UPLOAD_TOKEN_SECRET",
+  /** "true": tenants, token auth, quotas and the admin API (DESIGN.md "Tenancy", "Auth"). */
+  multiTenant: "STRATUS_MULTI_TENANT",
+  /** Secrets Manager ARN of the token signing secrets (whitespace-separated, the first signs). */
+  tokenSecretsArn: "STRATUS_TOKEN_SECRETS_ARN",
+  tokenSecrets: "STRATUS_TOKEN_SECRETS",
+  /** Secrets Manager ARN of the operator's bootstrap token for the admin API. */
+  adminTokenArn: "STRATUS_ADMIN_TOKEN_ARN",
+  adminToken: "STRATUS_ADMIN_TOKEN",
+  /** The `service` in challenges and tokens, and the public URL of /token (default: from the request). */
+  authService: "STRATUS_AUTH_SERVICE",
+  tokenRealm: "STRATUS_TOKEN_REALM",
   /** Test and emulator overrides; unset on AWS. */
   s3Endpoint: "STRATUS_S3_ENDPOINT",
   dynamodbEndpoint: "STRATUS_DYNAMODB_ENDPOINT",
@@ -27,15 +38,27 @@ export const lambdaConfigSchema = z.object({
   uploadUrl: z.url().optional(),
   uploadTokenSecretArn: z.string().startsWith("arn:").optional(),
   uploadTokenSecret: z.string().min(32, "must be at least 32 characters").optional(),
+  multiTenant: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
+  tokenSecretsArn: z.string().startsWith("arn:").optional(),
+  tokenSecrets: z.string().min(32).optional(),
+  adminTokenArn: z.string().startsWith("arn:").optional(),
+  adminToken: z.string().min(32, "must be at least 32 characters").optional(),
+  authService: z.string().min(1).max(255).optional(),
+  tokenRealm: z.url().optional(),
   s3Endpoint: z.url().optional(),
   dynamodbEndpoint: z.url().optional(),
 });
 export type LambdaConfig = z.infer<typeof lambdaConfigSchema>;
 
-const withUploadKey = lambdaConfigSchema.refine((c) => !c.uploadUrl || c.uploadTokenSecretArn || c.uploadTokenSecret, {
-  message: `an upload URL needs ${LAMBDA_ENV.uploadTokenSecretArn} (or ${LAMBDA_ENV.uploadTokenSecret})`,
-  path: ["uploadUrl"],
-});
+const withUploadKey = lambdaConfigSchema
+  .refine((c) => !c.uploadUrl || c.uploadTokenSecretArn || c.uploadTokenSecret, {
+    message: `an upload URL needs ${LAMBDA_ENV.uploadTokenSecretArn} (or ${LAMBDA_ENV.uploadTokenSecret})`,
+    path: ["uploadUrl"],
+  })
+  .refine((c) => !c.multiTenant || c.tokenSecretsArn || c.tokenSecrets, {
+    message: `multi-tenant mode needs ${LAMBDA_ENV.tokenSecretsArn} (or ${LAMBDA_ENV.tokenSecrets})`,
+    path: ["multiTenant"],
+  });
 
 /** Reads the Lambda's configuration; throws naming every missing or malformed variable. */
 export function readLambdaConfig(env: NodeJS.ProcessEnv): LambdaConfig {

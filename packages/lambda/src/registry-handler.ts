@@ -1,5 +1,5 @@
 import middy from "@middy/core";
-import { createRegistry, OpenOnLoopbackAuthorizer, UploadLinks, type Registry } from "@stratus/core";
+import { createRegistry, OpenOnLoopbackAuthorizer, TokenKeySet, UploadLinks, type Registry, type TenantStore, type TokenAuthDeps } from "@stratus/core";
 import { openAwsStorage } from "@stratus/storage-aws";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { LAMBDA_ENV, readLambdaConfig, type LambdaConfig } from "./config.ts";
@@ -78,19 +78,30 @@ export function createSweepHandler(env: NodeJS.ProcessEnv = process.env): () => 
 /** Upload links, when the deployment has an upload service: the key comes from Secrets Manager, once per container. */
 async function uploadLinksFor(config: LambdaConfig): Promise<UploadLinks | undefined> {
   if (!config.uploadUrl) return undefined;
-  let key = config.uploadTokenSecret;
-  if (!key && config.uploadTokenSecretArn) {
-    // Loaded only by deployments with an upload service.
-    const { SecretsManagerClient, GetSecretValueCommand } = await import("@aws-sdk/client-secrets-manager");
-    const client = new SecretsManagerClient({ region: config.region });
-    try {
-      key = (await client.send(new GetSecretValueCommand({ SecretId: config.uploadTokenSecretArn }))).SecretString;
-    } finally {
-      client.destroy();
-    }
-  }
+  const key = config.uploadTokenSecret ?? (config.uploadTokenSecretArn ? await readSecret(config.uploadTokenSecretArn, config.region) : undefined);
   if (!key || key.length < 32) throw new Error("the upload token secret is missing or shorter than 32 characters");
   return new UploadLinks({ baseUrl: config.uploadUrl, secret: new TextEncoder().encode(key), ttlSeconds: UPLOAD_LINK_SECONDS });
+}
+
+/** Multi-tenant mode's secrets, from Secrets Manager once per container (or inline, for the emulator). */
+async function multiTenantFor(config: LambdaConfig, tenants: TenantStore): Promise<TokenAuthDeps | undefined> {
+  if (!config.multiTenant) return undefined;
+  const tokenSecrets = config.tokenSecrets ?? (await readSecret(config.tokenSecretsArn!, config.region));
+  const operatorToken = config.adminToken ?? (config.adminTokenArn ? await readSecret(config.adminTokenArn, config.region) : undefined);
+  return { tenants, tokenKeys: await TokenKeySet.fromSecrets(tokenSecrets), ...(operatorToken ? { operatorToken: operatorToken.trim() } : {}) };
+}
+
+/** A Secrets Manager secret's string. The client is loaded only by deployments that have secrets. */
+async function readSecret(arn: string, region: string): Promise<string> {
+  const { SecretsManagerClient, GetSecretValueCommand } = await import("@aws-sdk/client-secrets-manager");
+  const client = new SecretsManagerClient({ region });
+  try {
+    const value = (await client.send(new GetSecretValueCommand({ SecretId: arn }))).SecretString;
+    if (!value) throw new Error(`secret ${arn} has no string value`);
+    return value;
+  } finally {
+    client.destroy();
+  }
 }
 
 /** Links are re-issued on every upload response; an hour covers the longest gap between requests of one upload. */
@@ -109,13 +120,15 @@ async function openContainer(env: NodeJS.ProcessEnv, forRequests = true): Promis
     ...(config.s3Endpoint ? { s3Endpoint: config.s3Endpoint } : {}),
     ...(config.dynamodbEndpoint ? { dynamodbEndpoint: config.dynamodbEndpoint } : {}),
   });
+  // The sweeper serves no requests: it needs no token keys.
+  const multiTenant = forRequests ? await multiTenantFor(config, storage.tenants) : undefined;
   const registry = createRegistry(
     {
       blobs: storage.blobs,
       metadata: storage.metadata,
-      // No authentication yet: the token authorizer (DESIGN.md "Auth") replaces this. Until then the
-      // deployment is open to anyone who can reach its URL.
-      authorizer: new OpenOnLoopbackAuthorizer({ allowRemote: true }),
+      // Without multi-tenant mode the deployment is open to anyone who can reach its URL: the stack
+      // always turns it on; the open mode serves tests and private networks.
+      ...(multiTenant ? { multiTenant } : { authorizer: new OpenOnLoopbackAuthorizer({ allowRemote: true }) }),
       ...(uploadLinks ? { uploadLinks } : {}),
       onUnexpectedError: (error, request) =>
         console.error(JSON.stringify({ level: "error", msg: "request failed", method: request.method, path: new URL(request.url).pathname, err: String((error as Error)?.stack ?? error) })),
@@ -125,6 +138,9 @@ async function openContainer(env: NodeJS.ProcessEnv, forRequests = true): Promis
       // Any container may take an upload's next request: the hash state travels with the session.
       resumableHashing: true,
       chunkMinLength: LAMBDA_CHUNK_MIN_LENGTH,
+      ...(config.multiTenant
+        ? { tenancy: "namespace" as const, auth: { ...(config.authService ? { service: config.authService } : {}), ...(config.tokenRealm ? { realm: config.tokenRealm } : {}) } }
+        : {}),
     },
   );
   return { registry, config };

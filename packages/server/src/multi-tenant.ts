@@ -8,12 +8,17 @@ import type { ServerOptions } from "./options.ts";
 // Multi-tenant mode's secrets: the token signing secrets and the operator's bootstrap token. They
 // come from configuration (a variable, or a file such as a mounted secret), never from code. On
 // local storage, missing ones are generated once into the data directory (mode 0600), so
-// `npm start -- --multi-tenant` works out of the box; on AWS storage they must be given.
+// `npm start -- --multi-tenant` works out of the box. On AWS storage the signing secrets must be
+// given; the operator token may be left out (the upload service runs without one).
 
 export async function multiTenantDeps(options: ServerOptions, tenants: TenantStore, logger: Logger): Promise<TokenAuthDeps> {
   const tokenSecrets = await secret(options, "token signing secrets", options.tokenSecrets, options.tokenSecretsFile, "token-secrets", logger);
-  const operatorToken = await secret(options, "operator token", options.adminToken, options.adminTokenFile, "admin-token", logger);
-  return { tenants, tokenKeys: await TokenKeySet.fromSecrets(tokenSecrets), operatorToken };
+  const operatorToken =
+    options.storage === "local" || options.adminToken || options.adminTokenFile
+      ? await secret(options, "operator token", options.adminToken, options.adminTokenFile, "admin-token", logger)
+      : undefined;
+  if (!operatorToken) logger.warn("no operator token configured: the admin API accepts tenant admin keys only");
+  return { tenants, tokenKeys: await TokenKeySet.fromSecrets(tokenSecrets), ...(operatorToken ? { operatorToken } : {}) };
 }
 
 async function secret(options: ServerOptions, what: string, inline: string | undefined, file: string | undefined, generatedName: string, logger: Logger): Promise<string> {

@@ -1,10 +1,12 @@
-import type { BlobStore, MetadataStore, RegistryConfigInput } from "@stratus/core";
+import type { BlobStore, MetadataStore, RegistryConfigInput, TenantStore } from "@stratus/core";
 import type { ServerOptions } from "./options.ts";
 
 /** The storage the server runs on, and what it implies for the registry's settings. */
 export interface OpenedStorage {
   blobs: BlobStore;
   metadata: MetadataStore;
+  /** Tenants, plans, API keys and visibility: in the metadata's SQLite file or DynamoDB table. */
+  tenants: TenantStore;
   registryConfig: Partial<RegistryConfigInput>;
   close(): Promise<void> | void;
 }

@@ -1,8 +1,8 @@
-import type { BlobRecord, Digest, RepositoryName, TenantId } from "@stratus/core";
+import type { BlobRecord, Digest, QuotaExceeded, QuotaOutcome, RepositoryName, TenantId, TenantLimits } from "@stratus/core";
 import type { DynamoContext } from "./dynamo-context.ts";
 import type { Item, TransactItem } from "./dynamo-io.ts";
-import { blobKey, linkKey, repositoryKey } from "./dynamo-keys.ts";
-import { createRepositoryItems, usageUpdate } from "./dynamo-repositories.ts";
+import { blobKey, linkKey, repositoryKey, usageKey } from "./dynamo-keys.ts";
+import { createRepositoryItems, quotaRefusal, usageOf, usageUpdate } from "./dynamo-repositories.ts";
 
 // Blobs of a tenant and their links to repositories.
 //
@@ -11,6 +11,8 @@ import { createRepositoryItems, usageUpdate } from "./dynamo-repositories.ts";
 // written, so a blob HEAD or GET is one GetItem. Each operation reads the items it depends on
 // (one BatchGetItem), then writes a transaction whose conditions say "still as I read it"; when a
 // racer got there first a condition fails and the operation reads again (DynamoIo.retrying).
+// Under limits the read includes the tenant's usage item, and the refusal is decided on it before
+// anything is written (dynamo-repositories.ts: quotas).
 
 const EXISTS = "attribute_exists(PK)";
 const NOT_EXISTS = "attribute_not_exists(PK)";
@@ -32,29 +34,39 @@ export async function findLinkedBlob(ctx: DynamoContext, repository: RepositoryN
   return toBlob(await ctx.io.get("find blob", linkKey(repository, digest)));
 }
 
+type Linked = { ok: true; blob: BlobRecord } | QuotaExceeded | undefined;
+
 /** Records the blob unless the tenant has it, links it to the repository, creates the repository. */
-export async function commitBlob(ctx: DynamoContext, tenant: TenantId, repository: RepositoryName, blob: BlobRecord): Promise<void> {
-  await link(ctx, "commit blob", tenant, repository, blob.digest, blob);
+export async function commitBlob(
+  ctx: DynamoContext, tenant: TenantId, repository: RepositoryName, blob: BlobRecord, limits?: TenantLimits,
+): Promise<QuotaOutcome> {
+  const outcome = await link(ctx, "commit blob", tenant, repository, blob.digest, blob, limits);
+  return outcome?.ok === false ? outcome : { ok: true };
 }
 
-export async function linkBlob(ctx: DynamoContext, tenant: TenantId, repository: RepositoryName, digest: Digest): Promise<BlobRecord | undefined> {
-  return link(ctx, "link blob", tenant, repository, digest, undefined);
+export async function linkBlob(ctx: DynamoContext, tenant: TenantId, repository: RepositoryName, digest: Digest, limits?: TenantLimits): Promise<Linked> {
+  return link(ctx, "link blob", tenant, repository, digest, undefined, limits);
 }
 
 /** `fresh`: the record to create when the tenant has no such blob (commit); without it, no blob means undefined (mount). */
 async function link(
   ctx: DynamoContext, what: string, tenant: TenantId, repository: RepositoryName, digest: Digest, fresh: BlobRecord | undefined,
-): Promise<BlobRecord | undefined> {
-  return ctx.io.retrying(what, async () => {
-    const [stored, linked, repo] = await ctx.io.getMany(what, [blobKey(tenant, digest), linkKey(repository, digest), repositoryKey(repository)]);
+  limits: TenantLimits | undefined,
+): Promise<Linked> {
+  return ctx.io.retrying(what, async (): Promise<Linked> => {
+    const keys = [blobKey(tenant, digest), linkKey(repository, digest), repositoryKey(repository)];
+    const [stored, linked, repo, usage] = await ctx.io.getMany(what, limits ? [...keys, usageKey(tenant)] : keys);
     const existing = toBlob(stored);
     // Already linked (a link implies its blob: they come and go together): nothing to do.
-    if (linked) return existing ?? toBlob(linked);
+    if (linked) return { ok: true, blob: existing ?? toBlob(linked)! };
     const record = existing ?? fresh;
     if (!record) return undefined;
+    // A blob the tenant has adds no bytes, so is never refused for them.
+    const delta = { repositories: repo ? 0 : 1, storedBytes: existing ? 0 : record.size };
+    const refused = limits && quotaRefusal(limits, usageOf(usage), delta);
+    if (refused) return refused;
 
     const items: TransactItem[] = [];
-    let storedBytes = 0;
     if (existing) {
       // The blob must still exist when the link lands: an Update would otherwise create a bare counter.
       items.push({
@@ -65,14 +77,13 @@ async function link(
       });
     } else {
       items.push({ Put: { TableName: ctx.table, Item: { ...blobKey(tenant, digest), ...blobAttributes(record), links: 1 }, ConditionExpression: NOT_EXISTS } });
-      storedBytes = record.size;
     }
     items.push({ Put: { TableName: ctx.table, Item: { ...linkKey(repository, digest), ...blobAttributes(record) }, ConditionExpression: NOT_EXISTS } });
     if (!repo) items.push(...createRepositoryItems(ctx, tenant, repository));
-    const usage = usageUpdate(ctx, tenant, { storedBytes, repositories: repo ? 0 : 1 });
-    if (usage) items.push(usage);
+    const usageChange = usageUpdate(ctx, tenant, delta, limits);
+    if (usageChange) items.push(usageChange);
     await ctx.io.transact(what, items);
-    return record;
+    return { ok: true, blob: record };
   });
 }
 
@@ -92,7 +103,7 @@ export async function unlinkBlob(
       const counted = { ConditionExpression: "#links = :n", ExpressionAttributeNames: LINKS, ExpressionAttributeValues: { ":n": blob.links } };
       if (last) {
         items.push({ Delete: { TableName: ctx.table, Key: blobKey(tenant, digest), ...counted } });
-        const usage = usageUpdate(ctx, tenant, { storedBytes: -blob.size });
+        const usage = usageUpdate(ctx, tenant, { repositories: 0, storedBytes: -blob.size });
         if (usage) items.push(usage);
       } else {
         items.push({

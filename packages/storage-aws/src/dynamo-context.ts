@@ -7,8 +7,6 @@ export interface DynamoContext {
   io: DynamoIo;
   table: string;
   clock: Clock;
-  /** Counter items per counter; writes pick one at random, reads sum them all (any number works). */
-  counterShards: number;
   /** Manifests whose bytes and annotations together exceed this go to `overflow`. */
   inlineManifestBytes: number;
   overflow: ManifestOverflow | undefined;

@@ -65,8 +65,11 @@ export class DynamoIo {
     return out.Item as Item | undefined;
   }
 
-  /** Several items in one BatchGetItem (per 100 keys), strongly consistent, in the order of `keys`. */
-  async getMany(what: string, keys: Key[]): Promise<(Item | undefined)[]> {
+  /**
+   * Several items in one BatchGetItem (per 100 keys), strongly consistent, in the order of `keys`.
+   * A `projection` (which must name PK and SK) trims what comes back, not what the read costs.
+   */
+  async getMany(what: string, keys: Key[], projection?: { expression: string; names: Record<string, string> }): Promise<(Item | undefined)[]> {
     const found = new Map<string, Item>();
     const id = (k: Key) => `${k.PK}\u0000${k.SK}`;
     const unique = [...new Map(keys.map((k) => [id(k), { PK: k.PK, SK: k.SK }])).values()];
@@ -74,7 +77,15 @@ export class DynamoIo {
       let pending: Record<string, unknown>[] = unique.slice(start, start + 100);
       for (let round = 1; pending.length > 0; round++) {
         const out = await this.call(what, () =>
-          this.doc.send(new BatchGetCommand({ RequestItems: { [this.table]: { Keys: pending, ConsistentRead: true } } })),
+          this.doc.send(new BatchGetCommand({
+            RequestItems: {
+              [this.table]: {
+                Keys: pending,
+                ConsistentRead: true,
+                ...(projection ? { ProjectionExpression: projection.expression, ExpressionAttributeNames: projection.names } : {}),
+              },
+            },
+          })),
         );
         for (const item of out.Responses?.[this.table] ?? []) found.set(id(item as Item), item as Item);
         pending = out.UnprocessedKeys?.[this.table]?.Keys ?? [];

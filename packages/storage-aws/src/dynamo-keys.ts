@@ -3,14 +3,13 @@ import type { Digest, RepositoryName, Tag, TenantId, UploadId } from "@stratus/c
 // The single-table key schema (docs/dynamodb.md has the picture and every access pattern).
 // Every item has a partition key PK and a sort key SK, both strings; prefixes keep kinds apart:
 //
-//   PK "R#<repository>"  SK "R"                     repository marker (owner tenant)
+//   PK "R#<repository>"  SK "R"                     repository marker (owner tenant, manifest count)
 //                        SK "M#<digest>"            manifest (bytes inline or an overflow key, tag set)
 //                        SK "T#<tag>"               tag, with a copy of its manifest (GET by tag = one read)
 //                        SK "L#<digest>"            blob link, with the blob's size and location (HEAD = one read)
 //                        SK "S#<subject>#<digest>"  referrer of <subject>
-//                        SK "C#<shard>"             manifest counter shard
 //   PK "T#<tenant>"      SK "B#<digest>"            the tenant's blob, with its link count
-//                        SK "C#<shard>"             usage counter shard (repositories, storedBytes)
+//                        SK "U"                     the tenant's usage (repositories, storedBytes)
 //   PK "CATALOG"         SK "<repository>"          catalog entry, lexically ordered
 //   PK "U#<upload id>"   SK "U"                     upload session (TTL); GSI "idle" lists idle ones
 //
@@ -25,16 +24,17 @@ export interface Key {
 export const CATALOG_PK = "CATALOG";
 export const REPOSITORY_SK = "R";
 export const UPLOAD_SK = "U";
+export const USAGE_SK = "U";
 export const TAG_PREFIX = "T#";
+export const MANIFEST_PREFIX = "M#";
 export const REFERRER_PREFIX = "S#";
-export const COUNTER_PREFIX = "C#";
 
 export const repositoryPk = (repository: RepositoryName): string => `R#${repository}`;
 export const tenantPk = (tenant: TenantId): string => `T#${tenant}`;
 
 export const repositoryKey = (repository: RepositoryName): Key => ({ PK: repositoryPk(repository), SK: REPOSITORY_SK });
 export const catalogKey = (repository: RepositoryName): Key => ({ PK: CATALOG_PK, SK: repository });
-export const manifestKey = (repository: RepositoryName, digest: Digest): Key => ({ PK: repositoryPk(repository), SK: `M#${digest}` });
+export const manifestKey = (repository: RepositoryName, digest: Digest | string): Key => ({ PK: repositoryPk(repository), SK: `${MANIFEST_PREFIX}${digest}` });
 export const tagKey = (repository: RepositoryName, tag: Tag | string): Key => ({ PK: repositoryPk(repository), SK: `${TAG_PREFIX}${tag}` });
 export const linkKey = (repository: RepositoryName, digest: Digest): Key => ({ PK: repositoryPk(repository), SK: `L#${digest}` });
 export const referrerPrefix = (subject: Digest): string => `${REFERRER_PREFIX}${subject}#`;
@@ -43,7 +43,7 @@ export const referrerKey = (repository: RepositoryName, subject: Digest, digest:
   SK: `${referrerPrefix(subject)}${digest}`,
 });
 export const blobKey = (tenant: TenantId, digest: Digest): Key => ({ PK: tenantPk(tenant), SK: `B#${digest}` });
-export const counterKey = (pk: string, shard: number): Key => ({ PK: pk, SK: `${COUNTER_PREFIX}${shard}` });
+export const usageKey = (tenant: TenantId): Key => ({ PK: tenantPk(tenant), SK: USAGE_SK });
 export const uploadKey = (id: UploadId): Key => ({ PK: `U#${id}`, SK: UPLOAD_SK });
 
 /**

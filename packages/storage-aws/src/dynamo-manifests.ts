@@ -1,12 +1,13 @@
 import { randomUUID } from "node:crypto";
 import {
   RegistryError, StorageUnavailableError, digestAlgorithm, digestOf,
-  type Digest, type ManifestRecord, type ManifestReference, type ReferrerRecord, type RepositoryName, type Tag, type TenantId,
+  type Digest, type ManifestRecord, type ManifestReference, type ManifestSummary, type PageRequest, type QuotaOutcome, type ReferrerRecord,
+  type RepositoryName, type Tag, type TenantId, type TenantLimits,
 } from "@stratus/core";
 import type { DynamoContext } from "./dynamo-context.ts";
 import { estimateSize, type Item, type TransactItem } from "./dynamo-io.ts";
-import { manifestKey, referrerKey, referrerPrefix, repositoryKey, repositoryPk, tagKey } from "./dynamo-keys.ts";
-import { createRepositoryItems, manifestCountUpdate, usageUpdate } from "./dynamo-repositories.ts";
+import { MANIFEST_PREFIX, manifestKey, referrerKey, referrerPrefix, repositoryKey, repositoryPk, tagKey, usageKey } from "./dynamo-keys.ts";
+import { createRepositoryItems, manifestCountUpdate, quotaRefusal, usageOf, usageUpdate } from "./dynamo-repositories.ts";
 
 // Manifests, tags and referrers of a repository.
 //
@@ -46,7 +47,7 @@ interface ManifestItem extends Item, Body {
   ver: string;
 }
 
-export async function putManifest(ctx: DynamoContext, tenant: TenantId, manifest: ManifestRecord, tags: Tag[]): Promise<void> {
+export async function putManifest(ctx: DynamoContext, tenant: TenantId, manifest: ManifestRecord, tags: Tag[], limits?: TenantLimits): Promise<QuotaOutcome> {
   const what = "put manifest";
   const repository = manifest.repository;
   const key = manifestKey(repository, manifest.digest);
@@ -54,9 +55,18 @@ export async function putManifest(ctx: DynamoContext, tenant: TenantId, manifest
   const written: string[] = [];
   let fresh: Body | undefined;
   try {
-    await ctx.io.retrying(what, async () => {
-      const [existing, repo] = (await ctx.io.getMany(what, [key, repositoryKey(repository)])) as [ManifestItem | undefined, Item | undefined];
-      if (existing && tagList.length === 0) return;
+    return await ctx.io.retrying(what, async (): Promise<QuotaOutcome> => {
+      const keys = [key, repositoryKey(repository)];
+      const [existing, repo, usage] = (await ctx.io.getMany(what, limits ? [...keys, usageKey(tenant)] : keys)) as [ManifestItem | undefined, Item | undefined, Item | undefined];
+      if (existing && tagList.length === 0) return { ok: true };
+      // A re-push of a stored digest adds nothing, so is never refused. Checked before the overflow write: a refusal writes nothing.
+      const delta = {
+        repositories: repo ? 0 : 1,
+        storedBytes: existing ? 0 : manifest.bytes.byteLength,
+        ...(existing ? {} : { manifest: { count: Number(repo?.manifests ?? 0) } }),
+      };
+      const refused = limits && quotaRefusal(limits, usageOf(usage), delta);
+      if (refused) return refused;
       const body = existing ? bodyOf(existing) : (fresh ??= await newBody(ctx, manifest, written));
       const ver = randomUUID();
       const first: TransactItem[] = [];
@@ -71,12 +81,13 @@ export async function putManifest(ctx: DynamoContext, tenant: TenantId, manifest
       } else {
         const tagSet = tagList.length > 0 ? { tags: new Set(tagList) } : {};
         first.push({ Put: { TableName: ctx.table, Item: { ...key, ...body, tenant, ...tagSet, ver }, ConditionExpression: NOT_EXISTS } });
-        first.push(manifestCountUpdate(ctx, repository, 1));
+        // A new repository's marker is created counting it; an existing one's count goes up under the limit.
+        if (repo) first.push(manifestCountUpdate(ctx, repository, 1, limits?.manifestsPerRepository));
         if (manifest.subject) first.push({ Put: { TableName: ctx.table, Item: { ...referrerKey(repository, manifest.subject, manifest.digest), ...referrerBody(body) } } });
       }
-      if (!repo) first.push(...createRepositoryItems(ctx, tenant, repository));
-      const usage = usageUpdate(ctx, tenant, { storedBytes: existing ? 0 : body.size, repositories: repo ? 0 : 1 });
-      if (usage) first.push(usage);
+      if (!repo) first.push(...createRepositoryItems(ctx, tenant, repository, existing ? 0 : 1));
+      const usageChange = usageUpdate(ctx, tenant, delta, limits);
+      if (usageChange) first.push(usageChange);
       const tagPuts: TransactItem[] = tagList.map((tag) => ({ Put: { TableName: ctx.table, Item: { ...tagKey(repository, tag), ...body } } }));
       const [head, ...continuations] = ctx.io.pack(first, tagPuts, versionCheck(ctx, key, ver));
       await ctx.io.transact(what, head!);
@@ -85,6 +96,7 @@ export async function putManifest(ctx: DynamoContext, tenant: TenantId, manifest
       if (!existing) fresh = undefined;
       // Tags that did not fit: each batch only while the manifest is still the version just written.
       for (const batch of continuations) await ctx.io.transact(what, batch);
+      return { ok: true };
     });
   } finally {
     if (written.length > 0) await dropUnused(ctx, key, written);
@@ -123,7 +135,7 @@ export async function deleteManifest(ctx: DynamoContext, repository: RepositoryN
       },
       manifestCountUpdate(ctx, repository, -1),
     ];
-    const usage = usageUpdate(ctx, item.tenant as TenantId, { storedBytes: -Number(item.size) });
+    const usage = usageUpdate(ctx, item.tenant as TenantId, { repositories: 0, storedBytes: -Number(item.size) });
     if (usage) final.push(usage);
     if (item.subject) final.push({ Delete: { TableName: ctx.table, Key: referrerKey(repository, item.subject as Digest, digest) } });
     // Tags go first (in guarded batches when there are very many), the manifest last: a tag never outlives it.
@@ -141,6 +153,50 @@ export async function deleteManifest(ctx: DynamoContext, repository: RepositoryN
 export async function deleteTag(ctx: DynamoContext, repository: RepositoryName, tag: Tag): Promise<boolean> {
   return ctx.io.delete("delete tag", { Key: tagKey(repository, tag), ConditionExpression: "attribute_exists(PK)" });
 }
+
+/**
+ * A page of the repository's manifest items (key order is digest order), projected to what a summary
+ * shows; then the tags each lists, checked with one BatchGetItem (the tag set is a superset: a tag
+ * that moved on stays listed).
+ */
+export async function listManifests(ctx: DynamoContext, repository: RepositoryName, page: PageRequest): Promise<{ items: ManifestSummary[]; more: boolean }> {
+  const what = "list manifests";
+  const pk = repositoryPk(repository);
+  const items = await ctx.io.query(
+    what,
+    {
+      KeyConditionExpression: "PK = :pk AND begins_with(SK, :manifests)",
+      ExpressionAttributeValues: { ":pk": pk, ":manifests": MANIFEST_PREFIX },
+      ProjectionExpression: "PK, SK, #digest, #mediaType, #size, #artifactType, #tags, #createdAt",
+      ExpressionAttributeNames: SUMMARY_NAMES,
+      ConsistentRead: true,
+      ...(page.after !== undefined ? { ExclusiveStartKey: manifestKey(repository, page.after) } : {}),
+    },
+    page.limit + 1,
+  );
+  const listed = (items.slice(0, page.limit) as ManifestItem[]);
+  const candidates = listed.flatMap((m) => [...(m.tags ?? [])].map((tag) => ({ tag, digest: m.digest })));
+  const tagItems = await ctx.io.getMany(what, candidates.map((c) => tagKey(repository, c.tag)), { expression: "PK, SK, #digest", names: { "#digest": "digest" } });
+  const current = new Map<string, string[]>();
+  candidates.forEach((c, i) => {
+    if (tagItems[i]?.digest === c.digest) current.set(c.digest, [...(current.get(c.digest) ?? []), c.tag]);
+  });
+  return {
+    items: listed.map((m) => ({
+      digest: m.digest as Digest,
+      mediaType: m.mediaType,
+      size: Number(m.size),
+      ...(m.artifactType !== undefined ? { artifactType: m.artifactType } : {}),
+      tags: ((current.get(m.digest) ?? []) as Tag[]).sort(),
+      createdAt: Number(m.createdAt),
+    })),
+    more: items.length > page.limit,
+  };
+}
+
+const SUMMARY_NAMES = {
+  "#digest": "digest", "#mediaType": "mediaType", "#size": "size", "#artifactType": "artifactType", "#tags": "tags", "#createdAt": "createdAt",
+};
 
 export async function listReferrers(ctx: DynamoContext, repository: RepositoryName, subject: Digest): Promise<ReferrerRecord[]> {
   const items = await ctx.io.query("list referrers", {

@@ -1,8 +1,8 @@
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type {
-  BlobRecord, Clock, Digest, ManifestRecord, ManifestReference, MetadataStore, Page, PageRequest, ReferrerRecord,
-  RepositoryName, Tag, TenantId, TenantUsage, UploadId, UploadSession,
+  BlobRecord, Clock, Digest, ManifestRecord, ManifestReference, ManifestSummary, MetadataStore, Page, PageRequest, QuotaExceeded,
+  QuotaOutcome, ReferrerRecord, RepositoryName, Tag, TenantId, TenantLimits, TenantUsage, UploadId, UploadSession,
 } from "@stratus/core";
 import * as blobs from "./dynamo-blobs.ts";
 import type { DynamoContext } from "./dynamo-context.ts";
@@ -31,8 +31,6 @@ export interface DynamoMetadataStoreOptions {
   sessionTtlSeconds?: number;
   /** Manifests whose bytes plus annotations exceed this go to `overflow`. Default 256 KiB (items stop at 400 KB). */
   inlineManifestBytes?: number;
-  /** Shards per counter (usage per tenant, manifests per repository). Default 8; can change at any time. */
-  counterShards?: number;
   /** Read-then-write attempts under contention before a 503. */
   retry?: Partial<RetryPolicy>;
 }
@@ -55,7 +53,6 @@ export class DynamoMetadataStore implements MetadataStore {
       io: new DynamoIo(doc, options.tableName, { ...DEFAULT_RETRY, ...options.retry }),
       table: options.tableName,
       clock: options.clock ?? { now: () => Date.now() },
-      counterShards: options.counterShards ?? 8,
       inlineManifestBytes,
       overflow: options.overflow,
       sessionTtlSeconds: options.sessionTtlSeconds ?? 2 * 24 * 3600,
@@ -68,11 +65,13 @@ export class DynamoMetadataStore implements MetadataStore {
   findLinkedBlob(repository: RepositoryName, digest: Digest): Promise<BlobRecord | undefined> {
     return blobs.findLinkedBlob(this.ctx, repository, digest);
   }
-  commitBlob(tenant: TenantId, repository: RepositoryName, blob: BlobRecord): Promise<void> {
-    return blobs.commitBlob(this.ctx, tenant, repository, blob);
+  commitBlob(tenant: TenantId, repository: RepositoryName, blob: BlobRecord, limits?: TenantLimits): Promise<QuotaOutcome> {
+    return blobs.commitBlob(this.ctx, tenant, repository, blob, limits);
   }
-  linkBlob(tenant: TenantId, repository: RepositoryName, digest: Digest): Promise<BlobRecord | undefined> {
-    return blobs.linkBlob(this.ctx, tenant, repository, digest);
+  linkBlob(
+    tenant: TenantId, repository: RepositoryName, digest: Digest, limits?: TenantLimits,
+  ): Promise<{ ok: true; blob: BlobRecord } | QuotaExceeded | undefined> {
+    return blobs.linkBlob(this.ctx, tenant, repository, digest, limits);
   }
   unlinkBlob(tenant: TenantId, repository: RepositoryName, digest: Digest): Promise<{ unlinked: boolean; orphan?: BlobRecord }> {
     return blobs.unlinkBlob(this.ctx, tenant, repository, digest);
@@ -94,8 +93,8 @@ export class DynamoMetadataStore implements MetadataStore {
     return uploads.listIdleUploads(this.ctx, before, limit);
   }
 
-  putManifest(tenant: TenantId, manifest: ManifestRecord, tags: Tag[]): Promise<void> {
-    return manifests.putManifest(this.ctx, tenant, manifest, tags);
+  putManifest(tenant: TenantId, manifest: ManifestRecord, tags: Tag[], limits?: TenantLimits): Promise<QuotaOutcome> {
+    return manifests.putManifest(this.ctx, tenant, manifest, tags, limits);
   }
   getManifest(repository: RepositoryName, reference: ManifestReference): Promise<ManifestRecord | undefined> {
     return manifests.getManifest(this.ctx, repository, reference);
@@ -109,8 +108,11 @@ export class DynamoMetadataStore implements MetadataStore {
   listTags(repository: RepositoryName, page: PageRequest): Promise<Page | undefined> {
     return repositories.listTags(this.ctx, repository, page);
   }
-  listRepositories(page: PageRequest): Promise<Page> {
-    return repositories.listRepositories(this.ctx, page);
+  listRepositories(page: PageRequest, prefix?: string): Promise<Page> {
+    return repositories.listRepositories(this.ctx, page, prefix);
+  }
+  listManifests(repository: RepositoryName, page: PageRequest): Promise<{ items: ManifestSummary[]; more: boolean }> {
+    return manifests.listManifests(this.ctx, repository, page);
   }
   listReferrers(repository: RepositoryName, subject: Digest): Promise<ReferrerRecord[]> {
     return manifests.listReferrers(this.ctx, repository, subject);

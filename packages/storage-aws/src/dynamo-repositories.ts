@@ -1,91 +1,144 @@
-import type { Page, PageRequest, RepositoryName, TenantId, TenantUsage } from "@stratus/core";
+import type { Page, PageRequest, QuotaExceeded, RepositoryName, TenantId, TenantLimits, TenantUsage } from "@stratus/core";
 import type { DynamoContext } from "./dynamo-context.ts";
-import type { TransactItem } from "./dynamo-io.ts";
-import {
-  CATALOG_PK, COUNTER_PREFIX, TAG_PREFIX, catalogKey, counterKey, repositoryKey, repositoryPk, tenantPk,
-} from "./dynamo-keys.ts";
+import type { Item, TransactItem } from "./dynamo-io.ts";
+import { CATALOG_PK, TAG_PREFIX, catalogKey, repositoryKey, repositoryPk, usageKey } from "./dynamo-keys.ts";
 
-// Repositories (marker + catalog entry), the usage counters, and the lexical listings of tags and
-// repositories.
+// Repositories (marker + catalog entry), the usage figures and the quota checks, and the lexical
+// listings of tags and repositories.
 //
-// Counters are sharded: a counter is the sum of its "C#<n>" items, a write ADDs to one shard picked
-// at random. Transactions that touch one item conflict, so a single usage item per tenant would make
-// every concurrent push of a tenant (layers upload in parallel) retry; reading all shards is still
-// one Query of a few tiny items (1 RCU). Every counter change rides in the same transaction as the
-// item whose creation or deletion it counts, under that item's condition: exact under races and
-// under replays of a request.
+// Quotas need a check that is exact under races (DESIGN.md "Tenancy"), and DynamoDB can only
+// condition a write on one item's own attributes, not on a sum over items. So each figure a limit
+// applies to lives in one item: the tenant's usage item ("T#<tenant>", "U": repositories,
+// storedBytes) and the repository marker ("R#<repository>", "R": manifests). A change ADDs to them
+// in the same transaction as the items whose creation or deletion it counts, under those items'
+// conditions (exact under races and replays) and, when limits apply, under a condition on the figure
+// itself ("storedBytes <= max - size"): of N racers for the last room, one commits, the others' whole
+// transactions are cancelled, read again and are refused. Refusals are decided on a strongly
+// consistent read before any write (the condition only catches a racer that got in between), so a
+// refused change writes nothing.
+//
+// The price: transactions that touch one item conflict, so a tenant's usage-changing writes (a new
+// blob, repository or manifest; deletes) run one at a time; a conflict is retried with jittered
+// backoff (DynamoIo.retrying). Writes that change no figure (a blob the tenant has, linked again; a
+// re-push) do not touch the usage item. docs/dynamodb.md "Quotas" has the numbers.
 
 const NOT_EXISTS = "attribute_not_exists(PK)";
+const UNLIMITED = Number.MAX_SAFE_INTEGER;
 
-/** Creates the repository (owned by `tenant`): its marker and its catalog entry, both new. */
-export function createRepositoryItems(ctx: DynamoContext, tenant: TenantId, repository: RepositoryName): TransactItem[] {
+/** What a change adds to the figures that limits apply to. */
+export interface UsageDelta {
+  repositories: number;
+  storedBytes: number;
+  /** A manifest new to the repository, whose marker holds `manifests` (the count read). */
+  manifest?: { count: number };
+}
+
+/** Creates the repository (owned by `tenant`): its marker, counting `manifests`, and its catalog entry, both new. */
+export function createRepositoryItems(ctx: DynamoContext, tenant: TenantId, repository: RepositoryName, manifests = 0): TransactItem[] {
   return [
-    { Put: { TableName: ctx.table, Item: { ...repositoryKey(repository), tenant, createdAt: ctx.clock.now() }, ConditionExpression: NOT_EXISTS } },
+    { Put: { TableName: ctx.table, Item: { ...repositoryKey(repository), tenant, manifests, createdAt: ctx.clock.now() }, ConditionExpression: NOT_EXISTS } },
     { Put: { TableName: ctx.table, Item: { ...catalogKey(repository), tenant }, ConditionExpression: NOT_EXISTS } },
   ];
 }
 
-export interface UsageDelta {
-  repositories?: number;
-  storedBytes?: number;
+/** The usage figures of a tenant's usage item as read (absent: nothing yet). */
+export function usageOf(item: Item | undefined): TenantUsage {
+  return { repositories: Number(item?.repositories ?? 0), storedBytes: Number(item?.storedBytes ?? 0) };
 }
 
-/** ADDs to one shard of the tenant's usage; undefined when there is nothing to add. */
-export function usageUpdate(ctx: DynamoContext, tenant: TenantId, delta: UsageDelta): TransactItem | undefined {
-  const repositories = delta.repositories ?? 0;
-  const storedBytes = delta.storedBytes ?? 0;
+/** The limit the change would pass, on the figures read; checked in the order repositories, manifests, stored bytes. */
+export function quotaRefusal(limits: TenantLimits, usage: TenantUsage, delta: UsageDelta): QuotaExceeded | undefined {
+  if (delta.repositories > 0 && usage.repositories + delta.repositories > limits.repositories) {
+    return { ok: false, limit: "repositories", max: limits.repositories, usage: usage.repositories };
+  }
+  if (delta.manifest && delta.manifest.count + 1 > limits.manifestsPerRepository) {
+    return { ok: false, limit: "manifestsPerRepository", max: limits.manifestsPerRepository, usage: delta.manifest.count };
+  }
+  if (delta.storedBytes > 0 && usage.storedBytes + delta.storedBytes > limits.storedBytes) {
+    return { ok: false, limit: "storedBytes", max: limits.storedBytes, usage: usage.storedBytes };
+  }
+  return undefined;
+}
+
+/**
+ * ADDs the delta to the tenant's usage item; undefined when there is nothing to add. With limits, a
+ * growing figure is conditional on the room the limit leaves (checked against the read beforehand,
+ * so the room is never negative here).
+ */
+export function usageUpdate(ctx: DynamoContext, tenant: TenantId, delta: Omit<UsageDelta, "manifest">, limits?: TenantLimits): TransactItem | undefined {
+  const { repositories, storedBytes } = delta;
   if (repositories === 0 && storedBytes === 0) return undefined;
+  const conditions: string[] = [];
+  const values: Record<string, number> = { ":r": repositories, ":b": storedBytes };
+  const names: Record<string, string> = { "#repositories": "repositories", "#storedBytes": "storedBytes" };
+  if (limits && repositories > 0 && limits.repositories < UNLIMITED) {
+    conditions.push("(attribute_not_exists(#repositories) OR #repositories <= :maxRepositories)");
+    values[":maxRepositories"] = room(limits.repositories, repositories);
+  }
+  if (limits && storedBytes > 0 && limits.storedBytes < UNLIMITED) {
+    conditions.push("(attribute_not_exists(#storedBytes) OR #storedBytes <= :maxStoredBytes)");
+    values[":maxStoredBytes"] = room(limits.storedBytes, storedBytes);
+  }
   return {
     Update: {
       TableName: ctx.table,
-      Key: counterKey(tenantPk(tenant), shard(ctx)),
+      Key: usageKey(tenant),
       UpdateExpression: "ADD #repositories :r, #storedBytes :b",
-      ExpressionAttributeNames: { "#repositories": "repositories", "#storedBytes": "storedBytes" },
-      ExpressionAttributeValues: { ":r": repositories, ":b": storedBytes },
+      ...(conditions.length > 0 ? { ConditionExpression: conditions.join(" AND ") } : {}),
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
     },
   };
 }
 
-/** ADDs to one shard of the repository's manifest count. */
-export function manifestCountUpdate(ctx: DynamoContext, repository: RepositoryName, delta: number): TransactItem {
+/**
+ * ADDs to the manifest count on the repository's marker, which must exist (an Update would otherwise
+ * create a bare marker). With `max`, an increment is conditional on the count leaving room.
+ */
+export function manifestCountUpdate(ctx: DynamoContext, repository: RepositoryName, delta: number, max?: number): TransactItem {
+  const limited = max !== undefined && max < UNLIMITED && delta > 0;
   return {
     Update: {
       TableName: ctx.table,
-      Key: counterKey(repositoryPk(repository), shard(ctx)),
+      Key: repositoryKey(repository),
       UpdateExpression: "ADD #manifests :n",
+      ConditionExpression: limited ? "attribute_exists(PK) AND (attribute_not_exists(#manifests) OR #manifests <= :max)" : "attribute_exists(PK)",
       ExpressionAttributeNames: { "#manifests": "manifests" },
-      ExpressionAttributeValues: { ":n": delta },
+      ExpressionAttributeValues: { ":n": delta, ...(limited ? { ":max": room(max, delta) } : {}) },
     },
   };
 }
 
 export async function tenantUsage(ctx: DynamoContext, tenant: TenantId): Promise<TenantUsage> {
-  const shards = await counterShards(ctx, "read usage", tenantPk(tenant));
-  return {
-    repositories: shards.reduce((sum, s) => sum + Number(s.repositories ?? 0), 0),
-    storedBytes: shards.reduce((sum, s) => sum + Number(s.storedBytes ?? 0), 0),
-  };
+  return usageOf(await ctx.io.get("read usage", usageKey(tenant)));
 }
 
 export async function manifestCount(ctx: DynamoContext, repository: RepositoryName): Promise<number> {
-  const shards = await counterShards(ctx, "count manifests", repositoryPk(repository));
-  return shards.reduce((sum, s) => sum + Number(s.manifests ?? 0), 0);
+  return Number((await ctx.io.get("count manifests", repositoryKey(repository)))?.manifests ?? 0);
 }
 
 export async function repositoryExists(ctx: DynamoContext, repository: RepositoryName): Promise<boolean> {
   return (await ctx.io.get("find repository", repositoryKey(repository))) !== undefined;
 }
 
-/** The catalog partition, from `after` (exclusive; need not name a repository). */
-export async function listRepositories(ctx: DynamoContext, page: PageRequest): Promise<Page> {
+/**
+ * The catalog partition, from `after` (exclusive; need not name a repository); with `prefix`, only
+ * names starting with it (begins_with on the sort key: one range of the partition).
+ */
+export async function listRepositories(ctx: DynamoContext, page: PageRequest, prefix = ""): Promise<Page> {
+  const after = page.after;
+  // DynamoDB refuses a start key outside the key condition's range. An `after` before the prefix
+  // starts at its beginning; one past it (greater, not starting with it) is past every name in it.
+  if (after !== undefined && after > prefix && !after.startsWith(prefix)) return { items: [], more: false };
+  const start = after !== undefined && after.startsWith(prefix) ? { ExclusiveStartKey: catalogKey(after as RepositoryName) } : {};
   const items = await ctx.io.query(
     "list repositories",
     {
-      KeyConditionExpression: "PK = :pk",
-      ExpressionAttributeValues: { ":pk": CATALOG_PK },
+      KeyConditionExpression: prefix === "" ? "PK = :pk" : "PK = :pk AND begins_with(SK, :prefix)",
+      ExpressionAttributeValues: { ":pk": CATALOG_PK, ...(prefix === "" ? {} : { ":prefix": prefix }) },
       ProjectionExpression: "SK",
       ConsistentRead: true,
-      ...(page.after !== undefined ? { ExclusiveStartKey: catalogKey(page.after as RepositoryName) } : {}),
+      ...start,
     },
     page.limit + 1,
   );
@@ -111,16 +164,10 @@ export async function listTags(ctx: DynamoContext, repository: RepositoryName, p
   return toPage(items.map((item) => item.SK.slice(TAG_PREFIX.length)), page.limit);
 }
 
-async function counterShards(ctx: DynamoContext, what: string, pk: string) {
-  return ctx.io.query(what, {
-    KeyConditionExpression: "PK = :pk AND begins_with(SK, :c)",
-    ExpressionAttributeValues: { ":pk": pk, ":c": COUNTER_PREFIX },
-    ConsistentRead: true,
-  });
-}
-
-function shard(ctx: DynamoContext): number {
-  return Math.floor(Math.random() * ctx.counterShards);
+function room(max: number, delta: number): number {
+  // The read-time check refused any change larger than its limit; a negative room here is a bug.
+  if (max - delta < 0) throw new Error(`usage condition with no room: max ${max}, delta ${delta}`);
+  return max - delta;
 }
 
 /** Fetched limit + 1 items: the extra one only says whether there is more. */

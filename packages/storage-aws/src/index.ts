@@ -2,6 +2,7 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { DynamoMetadataStore } from "./dynamo-metadata-store.ts";
+import { DynamoTenantStore } from "./dynamo-tenant-store.ts";
 import { S3BlobStore } from "./s3-blob-store.ts";
 import { createS3Client } from "./s3-client.ts";
 import { S3ManifestOverflow } from "./s3-manifest-overflow.ts";
@@ -10,6 +11,7 @@ export { S3BlobStore, type S3BlobStoreOptions } from "./s3-blob-store.ts";
 export { createS3Client, type S3ClientOptions } from "./s3-client.ts";
 export { S3_MIN_PART_SIZE, DEFAULT_PART_SIZE } from "./s3-staging.ts";
 export { DynamoMetadataStore, type DynamoMetadataStoreOptions } from "./dynamo-metadata-store.ts";
+export { DynamoTenantStore, type DynamoTenantStoreOptions } from "./dynamo-tenant-store.ts";
 export { S3ManifestOverflow } from "./s3-manifest-overflow.ts";
 export type { ManifestOverflow } from "./manifest-overflow.ts";
 
@@ -32,6 +34,8 @@ export interface AwsStorageOptions {
 export interface AwsStorage {
   blobs: S3BlobStore;
   metadata: DynamoMetadataStore;
+  /** Tenants, plans, API keys and visibility, in the same table as the metadata. */
+  tenants: DynamoTenantStore;
   close(): void;
 }
 
@@ -51,9 +55,11 @@ export function openAwsStorage(options: AwsStorageOptions): AwsStorage {
     overflow: new S3ManifestOverflow({ client: s3, bucket: options.bucket }),
     sessionTtlSeconds: options.uploadTtlSeconds * 2,
   });
+  const tenants = new DynamoTenantStore({ client: dynamo, tableName: options.table });
   return {
     blobs,
     metadata,
+    tenants,
     close() {
       if (!options.s3Client) s3.destroy();
       if (!options.dynamoClient) dynamo.destroy();

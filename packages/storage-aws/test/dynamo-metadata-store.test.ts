@@ -2,11 +2,12 @@ import { CreateBucketCommand, ListObjectsV2Command, type S3Client } from "@aws-s
 import { randomUUID } from "node:crypto";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { RegistryError, digestOf } from "@stratus/core";
-import type { Digest, ManifestRecord, RepositoryName, Tag, TenantId, UploadId, UploadSession } from "@stratus/core";
+import type { Digest, ManifestRecord, QuotaOutcome, RepositoryName, Tag, TenantId, TenantLimits, UploadId, UploadSession } from "@stratus/core";
 import { metadataStoreContract } from "../../../test/contracts/metadata-store.contract.ts";
 import { awsBackends, uniqueName } from "../../../test/aws/support/backends.ts";
 import { countRequests } from "../../../test/aws/support/request-counter.ts";
 import { createS3Client } from "../src/s3-client.ts";
+import { DynamoMetadataStore } from "../src/dynamo-metadata-store.ts";
 import { S3ManifestOverflow } from "../src/s3-manifest-overflow.ts";
 import { comparable, dynamoClient, dynamoFixture, expectConsistent, scanTable, type DynamoFixture } from "./dynamo-fixture.ts";
 
@@ -23,6 +24,9 @@ const digest = (seed: string): Digest => digestOf(encode(seed));
 
 /** A manifest record with its bytes as length and digest, for quick deep equality of large manifests. */
 const summary = (m: ManifestRecord | undefined) => (m === undefined ? undefined : { ...m, bytes: comparable(m.bytes) });
+
+const UNLIMITED = Number.MAX_SAFE_INTEGER;
+const limited = (set: Partial<TenantLimits>): TenantLimits => ({ repositories: UNLIMITED, storedBytes: UNLIMITED, manifestsPerRepository: UNLIMITED, ...set });
 
 function manifest(repository: RepositoryName, body: string | Uint8Array, extra: Partial<ManifestRecord> = {}): ManifestRecord {
   const bytes = typeof body === "string" ? encode(body) : body;
@@ -83,6 +87,112 @@ describe("DynamoMetadataStore", () => {
         ]);
         await expectConsistent(fixture);
       }
+    });
+  });
+
+  describe("quotas", () => {
+    beforeEach(async () => {
+      fixture = await dynamoFixture();
+    });
+
+    /**
+     * Runs `racer` (through a second store on the table) right after `work`'s first BatchGetItem: the
+     * racer takes the room `work` read as free, so `work`'s conditional transaction must fail.
+     */
+    async function raceAfterRead<T>(work: () => Promise<T>, racer: (other: DynamoMetadataStore) => Promise<QuotaOutcome>) {
+      const otherClient = dynamoClient();
+      const other = new DynamoMetadataStore({ client: otherClient, tableName: fixture.table });
+      let armed = true;
+      const name = `race-after-read-${randomUUID()}`;
+      fixture.client.middlewareStack.add(
+        (next, context) => async (args) => {
+          const out = await next(args);
+          if (armed && context.commandName === "BatchGetItemCommand") {
+            armed = false;
+            expect(await racer(other)).toEqual({ ok: true });
+          }
+          return out;
+        },
+        { step: "initialize", name },
+      );
+      const counter = countRequests(fixture.client);
+      try {
+        return await counter.measure(work);
+      } finally {
+        counter.detach();
+        fixture.client.middlewareStack.remove(name);
+        otherClient.destroy();
+      }
+    }
+
+    it("refuses, writing nothing, a blob whose bytes a racer took between the read and the transaction", async () => {
+      const limits = limited({ storedBytes: 100 });
+      await fixture.store.commitBlob(acme, web, { digest: digest("base"), size: 60 }, limits);
+      const late = { digest: digest("late"), size: 40 };
+      const run = await raceAfterRead(
+        () => fixture.store.commitBlob(acme, web, late, limits),
+        (other) => other.commitBlob(acme, web, { digest: digest("racer"), size: 30 }, limits),
+      );
+      expect(run.result).toEqual({ ok: false, limit: "storedBytes", max: 100, usage: 90 });
+      // Read, transaction cancelled by the usage condition, read again: refused without a second write.
+      expect(run.counts).toEqual({ BatchGetItem: 2, TransactWriteItems: 1 });
+      expect(await fixture.store.findBlob(acme, late.digest)).toBeUndefined();
+      expect((await expectConsistent(fixture)).get("acme")).toEqual({ repositories: 1, storedBytes: 90 });
+    });
+
+    it("refuses, writing nothing, a repository whose slot a racer took between the read and the transaction", async () => {
+      const limits = limited({ repositories: 2 });
+      await fixture.store.commitBlob(acme, web, { digest: digest("base"), size: 1 }, limits);
+      const run = await raceAfterRead(
+        () => fixture.store.putManifest(acme, manifest("acme/late" as RepositoryName, '{"late":1}'), [tag("v1")], limits),
+        (other) => other.commitBlob(acme, "acme/racer" as RepositoryName, { digest: digest("racer"), size: 1 }, limits),
+      );
+      expect(run.result).toEqual({ ok: false, limit: "repositories", max: 2, usage: 2 });
+      expect(await fixture.store.repositoryExists("acme/late" as RepositoryName)).toBe(false);
+      expect((await expectConsistent(fixture)).get("acme")).toEqual({ repositories: 2, storedBytes: 2 });
+    });
+
+    it("refuses, writing nothing, a manifest whose place a racer took between the read and the transaction", async () => {
+      const limits = limited({ manifestsPerRepository: 2 });
+      await fixture.store.putManifest(acme, manifest(web, '{"base":1}'), [tag("base")], limits);
+      const late = manifest(web, '{"late":1}');
+      const run = await raceAfterRead(
+        () => fixture.store.putManifest(acme, late, [tag("late")], limits),
+        (other) => other.putManifest(acme, manifest(web, '{"racer":1}'), [tag("racer")], limits),
+      );
+      expect(run.result).toEqual({ ok: false, limit: "manifestsPerRepository", max: 2, usage: 2 });
+      expect(await fixture.store.getManifest(web, { kind: "tag", tag: tag("late") })).toBeUndefined();
+      expect(await fixture.store.manifestCount(web)).toBe(2);
+      await expectConsistent(fixture);
+    });
+
+    it("checks limits within the usual one read and one transaction", async () => {
+      const limits = limited({ repositories: 10, storedBytes: 10_000, manifestsPerRepository: 10 });
+      const counter = countRequests(fixture.client);
+      const commit = await counter.measure(() => fixture.store.commitBlob(acme, web, { digest: digest("layer"), size: 10 }, limits));
+      const push = await counter.measure(() => fixture.store.putManifest(acme, manifest(web, '{"cheap":1}'), [tag("v1")], limits));
+      const mount = await counter.measure(() => fixture.store.linkBlob(acme, "acme/api" as RepositoryName, digest("layer"), limits));
+      for (const m of [commit, push, mount]) expect(m.counts).toEqual({ BatchGetItem: 1, TransactWriteItems: 1 });
+      // Usage and manifest count: one GetItem each.
+      expect((await counter.measure(() => fixture.store.tenantUsage(acme))).counts).toEqual({ GetItem: 1 });
+      expect((await counter.measure(() => fixture.store.manifestCount(web))).counts).toEqual({ GetItem: 1 });
+      counter.detach();
+    });
+
+    it("keeps every item consistent when pushes race for the last room of every limit", async () => {
+      const limits = limited({ repositories: 4, storedBytes: 2_000, manifestsPerRepository: 3 });
+      const repos = Array.from({ length: 6 }, (_, i) => `acme/q${i}` as RepositoryName);
+      const work: Promise<unknown>[] = [];
+      for (let i = 0; i < 24; i++) {
+        const repository = repos[i % repos.length]!;
+        work.push(fixture.store.commitBlob(acme, repository, { digest: digest(`q-${i % 10}`), size: 150 }, limits));
+        work.push(fixture.store.putManifest(acme, manifest(repository, `{"q":${i}}`), [tag("latest"), tag(`v${i}`)], limits));
+      }
+      await Promise.all(work);
+      const usage = (await expectConsistent(fixture)).get("acme")!;
+      expect(usage.repositories).toBeLessThanOrEqual(4);
+      expect(usage.storedBytes).toBeLessThanOrEqual(2_000);
+      for (const repository of repos) expect(await fixture.store.manifestCount(repository)).toBeLessThanOrEqual(3);
     });
   });
 

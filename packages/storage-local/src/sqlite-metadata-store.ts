@@ -2,13 +2,18 @@ import Database from "better-sqlite3";
 import { join } from "node:path";
 import { StorageUnavailableError } from "@stratus/core";
 import type {
-  BlobRecord, Digest, ManifestRecord, ManifestReference, MetadataStore, Page, PageRequest, ReferrerRecord, RepositoryName, Tag,
-  TenantId, TenantUsage, UploadId, UploadSession,
+  BlobRecord, Digest, ManifestRecord, ManifestReference, ManifestSummary, MetadataStore, Page, PageRequest, QuotaExceeded, QuotaOutcome,
+  ReferrerRecord, RepositoryName, Tag, TenantId, TenantLimits, TenantUsage, UploadId, UploadSession,
 } from "@stratus/core";
 
 // Metadata in one SQLite file (DESIGN.md "Local embedded default"). better-sqlite3 is synchronous,
 // so every method runs to completion before another starts: concurrent pushes in one process are
 // serialised by the event loop, and db.transaction makes multi-row changes atomic against crashes.
+//
+// Quotas (DESIGN.md "Tenancy"): the usage figures are kept by triggers, in the same statement as the
+// row they count, so they are exact by construction and cost one row read. A change under limits reads
+// them and writes in one IMMEDIATE transaction: the write lock is taken before the check, so another
+// process on the same file (a second server, the CLI) cannot slip a change in between.
 
 export type SqliteMetadataStoreOptions = { dataDir: string } | { path: string };
 
@@ -43,6 +48,47 @@ const MIGRATIONS: string[] = [
   // Usage per tenant: a repository records its owner.
   `ALTER TABLE repositories ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
    CREATE INDEX repositories_by_tenant ON repositories (tenant);`,
+  // Quotas: usage counters kept by triggers (a repository's manifests; a tenant's repositories and
+  // stored bytes: each blob once, plus every manifest), filled from the rows already there. A
+  // manifest's bytes count for the owner of its repository: delete a repository's manifests before
+  // its row.
+  `CREATE TABLE tenant_usage (
+     tenant TEXT PRIMARY KEY, repositories INTEGER NOT NULL DEFAULT 0, stored_bytes INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+   ALTER TABLE repositories ADD COLUMN manifests INTEGER NOT NULL DEFAULT 0;
+   INSERT INTO tenant_usage (tenant, repositories) SELECT tenant, count(*) FROM repositories GROUP BY tenant;
+   INSERT OR IGNORE INTO tenant_usage (tenant) SELECT DISTINCT tenant FROM blobs;
+   UPDATE tenant_usage SET stored_bytes =
+     (SELECT coalesce(sum(b.size), 0) FROM blobs b WHERE b.tenant = tenant_usage.tenant) +
+     (SELECT coalesce(sum(length(m.bytes)), 0) FROM manifests m JOIN repositories r ON r.name = m.repository WHERE r.tenant = tenant_usage.tenant);
+   UPDATE repositories SET manifests = (SELECT count(*) FROM manifests m WHERE m.repository = repositories.name);
+   CREATE TRIGGER repository_added AFTER INSERT ON repositories BEGIN
+     INSERT INTO tenant_usage (tenant, repositories) VALUES (NEW.tenant, 1)
+       ON CONFLICT (tenant) DO UPDATE SET repositories = repositories + 1;
+   END;
+   CREATE TRIGGER repository_removed AFTER DELETE ON repositories BEGIN
+     UPDATE tenant_usage SET repositories = repositories - 1 WHERE tenant = OLD.tenant;
+   END;
+   CREATE TRIGGER blob_added AFTER INSERT ON blobs BEGIN
+     INSERT INTO tenant_usage (tenant, stored_bytes) VALUES (NEW.tenant, NEW.size)
+       ON CONFLICT (tenant) DO UPDATE SET stored_bytes = stored_bytes + excluded.stored_bytes;
+   END;
+   CREATE TRIGGER blob_removed AFTER DELETE ON blobs BEGIN
+     UPDATE tenant_usage SET stored_bytes = stored_bytes - OLD.size WHERE tenant = OLD.tenant;
+   END;
+   CREATE TRIGGER manifest_added AFTER INSERT ON manifests BEGIN
+     UPDATE repositories SET manifests = manifests + 1 WHERE name = NEW.repository;
+     UPDATE tenant_usage SET stored_bytes = stored_bytes + length(NEW.bytes)
+       WHERE tenant = (SELECT tenant FROM repositories WHERE name = NEW.repository);
+   END;
+   CREATE TRIGGER manifest_rewritten AFTER UPDATE OF bytes ON manifests BEGIN
+     UPDATE tenant_usage SET stored_bytes = stored_bytes + length(NEW.bytes) - length(OLD.bytes)
+       WHERE tenant = (SELECT tenant FROM repositories WHERE name = NEW.repository);
+   END;
+   CREATE TRIGGER manifest_removed AFTER DELETE ON manifests BEGIN
+     UPDATE repositories SET manifests = manifests - 1 WHERE name = OLD.repository;
+     UPDATE tenant_usage SET stored_bytes = stored_bytes - length(OLD.bytes)
+       WHERE tenant = (SELECT tenant FROM repositories WHERE name = OLD.repository);
+   END;`,
 ];
 
 interface BlobRow { digest: string; size: number; location: string | null }
@@ -50,6 +96,8 @@ interface ManifestRow {
   repository: string; digest: string; media_type: string; bytes: Buffer;
   subject: string | null; artifact_type: string | null; annotations: string | null; created_at: number;
 }
+interface SummaryRow { digest: string; media_type: string; size: number; artifact_type: string | null; created_at: number; tags: string }
+interface UsageRow { repositories: number; stored_bytes: number }
 interface ReferrerRow { digest: string; media_type: string; size: number; artifact_type: string | null; annotations: string | null }
 interface UploadRow {
   id: string; repository: string; tenant: string; size: number; staging: string; hash_state: string | null; created_at: number; updated_at: number;
@@ -85,25 +133,37 @@ export class SqliteMetadataStore implements MetadataStore {
     return guard("find blob", () => toBlob(this.sql.findLinkedBlob.get(repository, digest) as BlobRow | undefined));
   }
 
-  async commitBlob(tenant: TenantId, repository: RepositoryName, blob: BlobRecord): Promise<void> {
-    guard("commit blob", () =>
-      this.db.transaction(() => {
+  async commitBlob(tenant: TenantId, repository: RepositoryName, blob: BlobRecord, limits?: TenantLimits): Promise<QuotaOutcome> {
+    return guard("commit blob", () =>
+      this.db.transaction((): QuotaOutcome => {
+        if (limits) {
+          const isNew = this.sql.findBlob.get(tenant, blob.digest) === undefined;
+          const refused = this.refusal(tenant, limits, { repository, bytes: isNew ? blob.size : 0 });
+          if (refused) return refused;
+        }
         this.sql.insertBlob.run(tenant, blob.digest, blob.size, blob.location ?? null);
         this.sql.insertRepository.run(repository, tenant);
         this.sql.insertLink.run(repository, blob.digest, tenant);
-      })(),
+        return OK;
+      }).immediate(),
     );
   }
 
-  async linkBlob(tenant: TenantId, repository: RepositoryName, digest: Digest): Promise<BlobRecord | undefined> {
+  async linkBlob(
+    tenant: TenantId, repository: RepositoryName, digest: Digest, limits?: TenantLimits,
+  ): Promise<{ ok: true; blob: BlobRecord } | QuotaExceeded | undefined> {
     return guard("link blob", () =>
       this.db.transaction(() => {
         const blob = toBlob(this.sql.findBlob.get(tenant, digest) as BlobRow | undefined);
         if (!blob) return undefined;
+        if (limits) {
+          const refused = this.refusal(tenant, limits, { repository, bytes: 0 });
+          if (refused) return refused;
+        }
         this.sql.insertRepository.run(repository, tenant);
         this.sql.insertLink.run(repository, digest, tenant);
-        return blob;
-      })(),
+        return { ok: true as const, blob };
+      }).immediate(),
     );
   }
 
@@ -148,10 +208,15 @@ export class SqliteMetadataStore implements MetadataStore {
     );
   }
 
-  async putManifest(tenant: TenantId, manifest: ManifestRecord, tags: Tag[]): Promise<void> {
+  async putManifest(tenant: TenantId, manifest: ManifestRecord, tags: Tag[], limits?: TenantLimits): Promise<QuotaOutcome> {
     const m = manifest;
-    guard("put manifest", () =>
-      this.db.transaction(() => {
+    return guard("put manifest", () =>
+      this.db.transaction((): QuotaOutcome => {
+        // A re-push of a stored digest adds nothing: never refused.
+        if (limits && this.sql.manifestExists.get(m.repository, m.digest) === undefined) {
+          const refused = this.refusal(tenant, limits, { repository: m.repository, bytes: m.bytes.byteLength, manifest: true });
+          if (refused) return refused;
+        }
         // A manifest can arrive before any blob is linked (an index of manifests pushed by digest only).
         this.sql.insertRepository.run(m.repository, tenant);
         this.sql.upsertManifest.run(
@@ -159,7 +224,8 @@ export class SqliteMetadataStore implements MetadataStore {
           m.annotations === undefined ? null : JSON.stringify(m.annotations), m.createdAt,
         );
         for (const tag of tags) this.sql.upsertTag.run(m.repository, tag, m.digest);
-      })(),
+        return OK;
+      }).immediate(),
     );
   }
 
@@ -194,24 +260,43 @@ export class SqliteMetadataStore implements MetadataStore {
     );
   }
 
-  async listRepositories(page: PageRequest): Promise<Page> {
+  async listRepositories(page: PageRequest, prefix = ""): Promise<Page> {
+    // Names starting with the prefix are one range of the index: [prefix, prefix + U+10FFFF). Valid
+    // names are ASCII, so none sorts past that bound; the substr test keeps the answer exact anyway.
     return guard("list repositories", () =>
-      toPage(this.sql.listRepositories.all(page.after ?? "", page.limit + 1) as string[], page.limit),
+      toPage(
+        this.sql.listRepositories.all({
+          after: page.after ?? "", prefix, upper: `${prefix}\u{10FFFF}`, length: [...prefix].length, limit: page.limit + 1,
+        }) as string[],
+        page.limit,
+      ),
     );
+  }
+
+  async listManifests(repository: RepositoryName, page: PageRequest): Promise<{ items: ManifestSummary[]; more: boolean }> {
+    return guard("list manifests", () => {
+      const rows = this.sql.listManifests.all(repository, page.after ?? "", page.limit + 1) as SummaryRow[];
+      const items = rows.slice(0, page.limit).map((row) => {
+        const summary: ManifestSummary = {
+          digest: row.digest as Digest,
+          mediaType: row.media_type,
+          size: row.size,
+          tags: JSON.parse(row.tags) as Tag[],
+          createdAt: row.created_at,
+        };
+        if (row.artifact_type !== null) summary.artifactType = row.artifact_type;
+        return summary;
+      });
+      return { items, more: rows.length > page.limit };
+    });
   }
 
   async tenantUsage(tenant: TenantId): Promise<TenantUsage> {
-    // Computed from the rows themselves, in one read transaction: exact by construction.
-    return guard("read usage", () =>
-      this.db.transaction(() => ({
-        repositories: this.sql.countRepositories.get(tenant) as number,
-        storedBytes: (this.sql.blobBytes.get(tenant) as number) + (this.sql.manifestBytes.get(tenant) as number),
-      }))(),
-    );
+    return guard("read usage", () => this.usageOf(tenant));
   }
 
   async manifestCount(repository: RepositoryName): Promise<number> {
-    return guard("count manifests", () => this.sql.manifestCount.get(repository) as number);
+    return guard("count manifests", () => (this.sql.manifestCount.get(repository) as number | undefined) ?? 0);
   }
 
   async listReferrers(repository: RepositoryName, subject: Digest): Promise<ReferrerRecord[]> {
@@ -230,7 +315,39 @@ export class SqliteMetadataStore implements MetadataStore {
   async repositoryExists(repository: RepositoryName): Promise<boolean> {
     return guard("find repository", () => this.sql.repositoryExists.get(repository) !== undefined);
   }
+
+  private usageOf(tenant: TenantId): TenantUsage {
+    const row = this.sql.tenantUsage.get(tenant) as UsageRow | undefined;
+    return { repositories: row?.repositories ?? 0, storedBytes: row?.stored_bytes ?? 0 };
+  }
+
+  /**
+   * The limit a change would pass, checked in the order repositories, manifests, stored bytes; run
+   * inside the change's transaction. `bytes` is what the change adds to the tenant's stored bytes (0
+   * for a blob it has); `manifest` means a manifest new to the repository.
+   */
+  private refusal(
+    tenant: TenantId, limits: TenantLimits, change: { repository: RepositoryName; bytes: number; manifest?: boolean },
+  ): QuotaExceeded | undefined {
+    const usage = this.usageOf(tenant);
+    const isNewRepository = this.sql.repositoryExists.get(change.repository) === undefined;
+    if (isNewRepository && usage.repositories + 1 > limits.repositories) {
+      return { ok: false, limit: "repositories", max: limits.repositories, usage: usage.repositories };
+    }
+    if (change.manifest) {
+      const manifests = (this.sql.manifestCount.get(change.repository) as number | undefined) ?? 0;
+      if (manifests + 1 > limits.manifestsPerRepository) {
+        return { ok: false, limit: "manifestsPerRepository", max: limits.manifestsPerRepository, usage: manifests };
+      }
+    }
+    if (change.bytes > 0 && usage.storedBytes + change.bytes > limits.storedBytes) {
+      return { ok: false, limit: "storedBytes", max: limits.storedBytes, usage: usage.storedBytes };
+    }
+    return undefined;
+  }
 }
+
+const OK: QuotaOutcome = { ok: true };
 
 function migrate(db: Database.Database): void {
   const version = db.pragma("user_version", { simple: true }) as number;
@@ -256,13 +373,11 @@ function prepare(db: Database.Database) {
     deleteLink: s("DELETE FROM blob_links WHERE repository = ? AND digest = ? AND tenant = ?"),
     anyLink: s("SELECT 1 FROM blob_links WHERE tenant = ? AND digest = ? LIMIT 1"),
     insertRepository: s("INSERT INTO repositories (name, tenant) VALUES (?, ?) ON CONFLICT DO NOTHING"),
-    countRepositories: s("SELECT count(*) FROM repositories WHERE tenant = ?").pluck(),
-    blobBytes: s("SELECT coalesce(sum(size), 0) FROM blobs WHERE tenant = ?").pluck(),
-    manifestBytes: s(`SELECT coalesce(sum(length(m.bytes)), 0) FROM manifests m
-      JOIN repositories r ON r.name = m.repository WHERE r.tenant = ?`).pluck(),
-    manifestCount: s("SELECT count(*) FROM manifests WHERE repository = ?").pluck(),
+    tenantUsage: s("SELECT repositories, stored_bytes FROM tenant_usage WHERE tenant = ?"),
+    manifestCount: s("SELECT manifests FROM repositories WHERE name = ?").pluck(),
     repositoryExists: s("SELECT 1 FROM repositories WHERE name = ?"),
-    listRepositories: s("SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?").pluck(),
+    listRepositories: s(`SELECT name FROM repositories
+      WHERE name > @after AND name >= @prefix AND name < @upper AND substr(name, 1, @length) = @prefix ORDER BY name LIMIT @limit`).pluck(),
     insertUpload: s(`INSERT INTO uploads (id, repository, tenant, size, staging, hash_state, created_at, updated_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
     getUpload: s("SELECT * FROM uploads WHERE id = ?"),
@@ -276,6 +391,10 @@ function prepare(db: Database.Database) {
       ON CONFLICT (repository, digest) DO UPDATE SET media_type = excluded.media_type, bytes = excluded.bytes,
         subject = excluded.subject, artifact_type = excluded.artifact_type, annotations = excluded.annotations`),
     manifestByDigest: s("SELECT * FROM manifests WHERE repository = ? AND digest = ?"),
+    manifestExists: s("SELECT 1 FROM manifests WHERE repository = ? AND digest = ?"),
+    listManifests: s(`SELECT m.digest, m.media_type, length(m.bytes) AS size, m.artifact_type, m.created_at,
+        (SELECT json_group_array(t.tag ORDER BY t.tag) FROM tags t WHERE t.repository = m.repository AND t.digest = m.digest) AS tags
+      FROM manifests m WHERE m.repository = ? AND m.digest > ? ORDER BY m.digest LIMIT ?`),
     manifestByTag: s(`SELECT m.* FROM tags t JOIN manifests m ON m.repository = t.repository AND m.digest = t.digest
       WHERE t.repository = ? AND t.tag = ?`),
     deleteManifest: s("DELETE FROM manifests WHERE repository = ? AND digest = ?"),

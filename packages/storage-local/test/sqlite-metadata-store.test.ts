@@ -60,9 +60,42 @@ describe("SqliteMetadataStore on disk", () => {
     const db = new Database(join(dataDir, "metadata.db"), { readonly: true });
     try {
       expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
-      expect(db.pragma("user_version", { simple: true })).toBe(3);
+      expect(db.pragma("user_version", { simple: true })).toBe(4);
     } finally {
       db.close();
+    }
+  });
+
+  it("fills the usage counters from the rows of a database from before them (schema 3)", async () => {
+    const tenant = "acme" as TenantId;
+    const bytes = new TextEncoder().encode('{"schemaVersion":2,"n":1}');
+    const manifest = { repository: web, digest: digestOf(bytes), mediaType: "application/vnd.oci.image.manifest.v1+json", bytes, createdAt: 5 };
+    const first = new SqliteMetadataStore({ dataDir });
+    await first.commitBlob(tenant, web, { digest: digestOf(new Uint8Array([1])), size: 100 });
+    await first.commitBlob(tenant, "acme/api" as RepositoryName, { digest: digestOf(new Uint8Array([1])), size: 100 });
+    await first.commitBlob(tenant, "acme/api" as RepositoryName, { digest: digestOf(new Uint8Array([2])), size: 20 });
+    await first.putManifest(tenant, manifest, ["v1" as Tag]);
+    await first.commitBlob("globex" as TenantId, "globex/app" as RepositoryName, { digest: digestOf(new Uint8Array([1])), size: 100 });
+    first.close();
+    // Back to schema 3: no counters, no triggers.
+    const db = new Database(join(dataDir, "metadata.db"));
+    for (const trigger of ["repository_added", "repository_removed", "blob_added", "blob_removed", "manifest_added", "manifest_rewritten", "manifest_removed"]) {
+      db.exec(`DROP TRIGGER ${trigger}`);
+    }
+    db.exec("DROP TABLE tenant_usage; ALTER TABLE repositories DROP COLUMN manifests");
+    db.pragma("user_version = 3");
+    db.close();
+
+    const second = new SqliteMetadataStore({ dataDir });
+    try {
+      expect(await second.tenantUsage(tenant)).toEqual({ repositories: 2, storedBytes: 120 + bytes.length });
+      expect(await second.tenantUsage("globex" as TenantId)).toEqual({ repositories: 1, storedBytes: 100 });
+      expect(await second.manifestCount(web)).toBe(1);
+      expect(await second.deleteManifest(web, manifest.digest)).toBe(true);
+      expect(await second.tenantUsage(tenant)).toEqual({ repositories: 2, storedBytes: 120 });
+      expect(await second.manifestCount(web)).toBe(0);
+    } finally {
+      second.close();
     }
   });
 

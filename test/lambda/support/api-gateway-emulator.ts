@@ -27,8 +27,8 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, APIGatewayProxySt
 // - the result: statusCode, headers, cookies (as Set-Cookie), body decoded from base64 when
 //   isBase64Encoded; Content-Length computed from the body, except for HEAD, where the function's
 //   Content-Length is passed through (UNCONFIRMED detail of AWS; clients read blob sizes from it).
-// Routes: "ANY /v2/{proxy+}", plus "ANY /v2" for the base endpoint ({proxy+} matches only a
-// non-empty remainder, so the stack needs that route too); anything else is 404 {"message":"Not Found"}.
+// Routes as stacks/src/registry-api.ts declares them: "ANY /{proxy+}" (the registry, /token, the
+// admin API) plus "ANY /" ({proxy+} matches only a non-empty remainder).
 
 export const API_GATEWAY_MAX_BODY = 10 * 1024 * 1024;
 export const LAMBDA_MAX_PAYLOAD = 6 * 1024 * 1024;
@@ -163,8 +163,8 @@ interface Routed {
 }
 
 function route(rawPath: string): Routed | undefined {
-  if (rawPath === "/v2" || rawPath === "/v2/") return { routeKey: "ANY /v2" };
-  if (rawPath.startsWith("/v2/")) return { routeKey: "ANY /v2/{proxy+}", proxy: decodeURIComponentSafe(rawPath.slice("/v2/".length)) };
+  if (rawPath === "/") return { routeKey: "ANY /" };
+  if (rawPath.startsWith("/")) return { routeKey: "ANY /{proxy+}", proxy: decodeURIComponentSafe(rawPath.slice(1)) };
   return undefined;
 }
 

@@ -6,7 +6,7 @@ import { calculateJwkThumbprint, exportJWK } from "jose";
 // generate them; no key files to create). The first secret signs; every secret verifies. The kid
 // is the public key's JWK thumbprint, so it changes with the key and never has to be configured.
 //
-// Rotation without downtime (docs/operations.md): "old" → "old new" (new verifies everywhere)
+// Rotation without downtime (docs/auth.md): "old" → "old new" (new verifies everywhere)
 // → "new old" (new signs) → "new" once the old tokens have expired.
 
 /** Shortest accepted secret: 32 characters of a random string carry well over 128 bits. */

@@ -4,11 +4,15 @@ import { parseManifest, type Descriptor, type ParsedManifest } from "../oci/mani
 import { EMPTY_BLOB, FOREIGN_LAYER_MEDIA_TYPES } from "../oci/media-types.ts";
 import { parseTag, type RepositoryName, type Tag } from "../oci/names.ts";
 import type { Clock, ManifestRecord, ManifestReference, MetadataStore, TenantId } from "../ports.ts";
+import type { LimitsOf } from "./plans.ts";
+import { quotaDenied } from "./quotas.ts";
 
 export interface ManifestDeps {
   metadata: MetadataStore;
   clock: Clock;
   tenantOf: (name: RepositoryName) => TenantId;
+  /** The tenant's limits, which the store enforces as it stores the manifest. */
+  limitsOf: LimitsOf;
 }
 
 /** A <reference> path segment: a digest if it has the digest shape, otherwise a tag. */
@@ -43,6 +47,7 @@ export class ManifestService {
   /**
    * Stores a manifest byte for byte, after checking its schema and that everything it references is in
    * the repository. A push by tag points the tag at it; extra tags (PUT ?tag=) are set in the same transaction.
+   * A manifest the tenant's limits refuse is not stored, nor any tag (403 DENIED); pushing a stored one again never is.
    */
   async put(repository: RepositoryName, reference: ManifestReference, bytes: Uint8Array, contentType: string | null, extraTags: Tag[] = []): Promise<PushedManifest> {
     const parsed = parseManifest(bytes, contentType);
@@ -69,7 +74,9 @@ export class ManifestService {
       ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
     };
     const tags = [...new Set([...(reference.kind === "tag" ? [reference.tag] : []), ...extraTags])];
-    await this.deps.metadata.putManifest(this.deps.tenantOf(repository), record, tags);
+    const tenant = this.deps.tenantOf(repository);
+    const outcome = await this.deps.metadata.putManifest(tenant, record, tags, await this.deps.limitsOf(tenant));
+    if (!outcome.ok) throw quotaDenied(outcome, { tenant, repository, what: "manifest", size: bytes.byteLength });
     return { digest, ...(parsed.subject ? { subject: parsed.subject.digest } : {}) };
   }
 

@@ -2,9 +2,11 @@ import { randomUUID } from "node:crypto";
 import { RegistryError } from "../errors.ts";
 import { digestAlgorithm, type Digest } from "../oci/digest.ts";
 import type { RepositoryName } from "../oci/names.ts";
-import type { BlobRecord, BlobStore, ByteRange, Clock, MetadataStore, TenantId, UploadId, UploadSession } from "../ports.ts";
+import type { BlobRecord, BlobStore, ByteRange, Clock, MetadataStore, QuotaExceeded, TenantId, UploadId, UploadSession } from "../ports.ts";
 import { uploadRangeHeader } from "../http/ranges.ts";
 import type { KeyedLock } from "./keyed-lock.ts";
+import type { LimitsOf } from "./plans.ts";
+import { quotaDenied } from "./quotas.ts";
 import { UploadHashes } from "./upload-hashes.ts";
 
 export interface UploadDeps {
@@ -12,6 +14,8 @@ export interface UploadDeps {
   metadata: MetadataStore;
   clock: Clock;
   tenantOf: (name: RepositoryName) => TenantId;
+  /** The tenant's limits, which the store enforces as it commits or mounts a blob. */
+  limitsOf: LimitsOf;
   blobLock: KeyedLock;
   uploadTtlMs: number;
   /** Save the SHA-256 state with the session, for deployments where requests reach different processes. */
@@ -81,7 +85,8 @@ export class UploadService {
 
   /**
    * Appends a final chunk if any, verifies the digest of all staged bytes and commits the blob.
-   * A digest mismatch cancels the session: nothing is left under any digest.
+   * A digest mismatch, or a blob the tenant's limits refuse (403 DENIED), cancels the session:
+   * nothing is left under any digest.
    */
   async finish(session: UploadSession, digest: Digest, chunk?: Chunk): Promise<BlobRecord> {
     return this.exclusive(session, async () => {
@@ -98,9 +103,13 @@ export class UploadService {
           { expected: digest, actual },
         );
       }
-      const blob = await this.commit(current, digest);
+      const committed = await this.commit(current, digest);
+      if (!committed.ok) {
+        await this.discard(current);
+        throw quotaDenied(committed, { tenant: current.tenant, repository: current.repository, what: "blob", size: current.size });
+      }
       await this.deps.metadata.deleteUpload(current.id);
-      return blob;
+      return committed.blob;
     });
   }
 
@@ -115,7 +124,11 @@ export class UploadService {
     }
   }
 
-  /** Cross-repository mount within the tenant; undefined when the blob cannot be mounted. */
+  /**
+   * Cross-repository mount within the tenant; undefined when the blob cannot be mounted. A mount that
+   * would create a repository past the tenant's limit is refused (403 DENIED) rather than turned into
+   * an upload session that would be refused at its end.
+   */
   async mount(repository: RepositoryName, digest: Digest, from: RepositoryName | undefined): Promise<BlobRecord | undefined> {
     const tenant = this.deps.tenantOf(repository);
     if (from !== undefined) {
@@ -123,7 +136,10 @@ export class UploadService {
       if (this.deps.tenantOf(from) !== tenant) return undefined;
       if (!(await this.deps.metadata.findLinkedBlob(from, digest))) return undefined;
     }
-    return this.deps.blobLock.run(`${tenant}/${digest}`, () => this.deps.metadata.linkBlob(tenant, repository, digest));
+    const limits = await this.deps.limitsOf(tenant);
+    const linked = await this.deps.blobLock.run(`${tenant}/${digest}`, () => this.deps.metadata.linkBlob(tenant, repository, digest, limits));
+    if (linked?.ok === false) throw quotaDenied(linked, { tenant, repository, what: "blob", size: 0 });
+    return linked?.blob;
   }
 
   async cancel(session: UploadSession): Promise<void> {
@@ -249,20 +265,30 @@ export class UploadService {
     return updated;
   }
 
-  private async commit(session: UploadSession, digest: Digest): Promise<BlobRecord> {
+  /** Makes the verified bytes the tenant's blob, linked to the session's repository, unless the tenant's limits refuse it. */
+  private async commit(session: UploadSession, digest: Digest): Promise<{ ok: true; blob: BlobRecord } | QuotaExceeded> {
     const { tenant, repository } = session;
+    const limits = await this.deps.limitsOf(tenant);
     return this.deps.blobLock.run(`${tenant}/${digest}`, async () => {
       const existing = await this.deps.metadata.findBlob(tenant, digest);
       if (existing) {
         // Deduplicated within the tenant: link the blob we have, drop the staged copy.
-        await this.deps.metadata.commitBlob(tenant, repository, existing);
+        const outcome = await this.deps.metadata.commitBlob(tenant, repository, existing, limits);
         await this.deps.blobs.deleteUpload(session.id, session.staging);
-        return existing;
+        return outcome.ok ? { ok: true, blob: existing } : outcome;
       }
       const { location } = await this.deps.blobs.commitUpload(session.id, session.staging, tenant, digest, session.size);
       const blob: BlobRecord = { digest, size: session.size, ...(location !== undefined ? { location } : {}) };
-      await this.deps.metadata.commitBlob(tenant, repository, blob);
-      return blob;
+      const outcome = await this.deps.metadata.commitBlob(tenant, repository, blob, limits);
+      if (!outcome.ok) {
+        // Refused: the bytes just placed belong to no record, so they go again, still under the lock
+        // (no commit or delete of this blob runs in this process meanwhile). If another process
+        // committed the same blob in the meantime, its record now exists and the bytes are its.
+        // Between that look and the delete the same window remains as for any orphan (blobs.ts).
+        if (!(await this.deps.metadata.findBlob(tenant, digest))) await this.deps.blobs.delete(tenant, blob);
+        return outcome;
+      }
+      return { ok: true, blob };
     });
   }
 

@@ -1,0 +1,71 @@
+import { segment, str, type CommandGroup } from "../command.ts";
+import { formatBytes, formatLimit, json, parseCount, parseSize, table } from "../format.ts";
+import { CliError } from "../io.ts";
+
+// stratus plan list|set: plans are configuration (DOCR-like tiers), the operator's to set.
+
+export interface PlanLimits {
+  repositories: number | null;
+  storedBytes: number | null;
+  manifestsPerRepository: number | null;
+}
+export interface PlanView {
+  name: string;
+  limits: PlanLimits;
+  builtIn: boolean;
+}
+
+export const planCommands: CommandGroup = {
+  list: {
+    usage: "plan list [--json]",
+    summary: "list the plans and their limits",
+    positionals: [],
+    async run({ io, json: asJson, client }) {
+      const { plans } = await client().call<{ plans: PlanView[] }>("GET", "/admin/v1/plans");
+      if (asJson) return io.out(json(plans));
+      io.out(
+        table(
+          ["plan", "repositories", "stored", "manifests/repo", ""],
+          plans.map((p) => [
+            p.name,
+            formatLimit(p.limits.repositories),
+            formatLimit(p.limits.storedBytes, formatBytes),
+            formatLimit(p.limits.manifestsPerRepository),
+            p.builtIn ? "(built-in)" : "",
+          ]),
+        ),
+      );
+    },
+  },
+  set: {
+    usage: "plan set <name> [--repositories N|unlimited] [--stored SIZE|unlimited] [--manifests N|unlimited]",
+    summary: "create or change a plan; flags left out keep the plan's current values",
+    help: "SIZE: 500MB, 5GB, 100GB, 2GiB, ... (GB = 10^9 bytes). A new plan needs all three limits.\nExample: stratus plan set basic --repositories 5 --stored 5GB --manifests unlimited\n",
+    options: { repositories: { type: "string" }, stored: { type: "string" }, manifests: { type: "string" } },
+    positionals: ["name"],
+    async run({ io, args, values, json: asJson, client }) {
+      const name = args[0]!;
+      const given: Partial<PlanLimits> = {};
+      const repositories = str(values, "repositories");
+      const stored = str(values, "stored");
+      const manifests = str(values, "manifests");
+      if (repositories !== undefined) given.repositories = parseCount(repositories, "--repositories");
+      if (stored !== undefined) given.storedBytes = parseSize(stored, "--stored");
+      if (manifests !== undefined) given.manifestsPerRepository = parseCount(manifests, "--manifests");
+      let limits: PlanLimits;
+      if (Object.keys(given).length === 3) limits = given as PlanLimits;
+      else {
+        const { plans } = await client().call<{ plans: PlanView[] }>("GET", "/admin/v1/plans");
+        const current = plans.find((p) => p.name === name);
+        if (!current) throw new CliError(`plan ${name} does not exist yet: give --repositories, --stored and --manifests`);
+        limits = { ...current.limits, ...given };
+      }
+      const plan = await client().call<PlanView>("PUT", `/admin/v1/plans/${segment(name)}`, { limits });
+      io.out(
+        asJson
+          ? json(plan)
+          : `Plan ${plan.name}: ${formatLimit(plan.limits.repositories)} repositories, ${formatLimit(plan.limits.storedBytes, formatBytes)} stored, ${formatLimit(plan.limits.manifestsPerRepository)} manifests per repository.\n`,
+      );
+    },
+  },
+};

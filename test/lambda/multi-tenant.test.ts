@@ -1,0 +1,6 @@
+import { startLambdaMultiTenant } from "../multi-tenant/deployment.ts";
+import { multiTenantSuite } from "../multi-tenant/suite.ts";
+
+// The same multi-tenant suite as the local server, through the Lambda handler behind the API Gateway
+// emulation, on DynamoDB Local (tenants, keys, quotas) and radosgw. A difference is an adapter bug.
+multiTenantSuite("the Lambda behind API Gateway (emulated), on S3 and DynamoDB", startLambdaMultiTenant);

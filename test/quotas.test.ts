@@ -1,0 +1,216 @@
+import { randomBytes } from "node:crypto";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createRegistry, OpenOnLoopbackAuthorizer, type Digest, type Registry, type RepositoryName, type TenantId, type TenantLimits } from "@stratus/core";
+import { openLocalStorage, type LocalStorage } from "@stratus/storage-local";
+import { OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, digestOf, expectOciError, utf8, type Bytes, type Descriptor } from "./http-api/client.ts";
+
+// Per-tenant limits through the HTTP API (DESIGN.md "Tenancy"): a push over a limit answers 403
+// DENIED with a message naming the limit, its maximum and the usage, and leaves nothing behind (no
+// blob file, no record, no session, no manifest or tag, no change to the usage figures); deleting
+// content makes room again. The registry runs in-process on the local storage (files + SQLite);
+// the stores' own contract suite races the limits, here it is what a client sees.
+
+const UNLIMITED = Number.MAX_SAFE_INTEGER;
+const acme = "acme" as TenantId;
+
+let dataDir: string;
+let storage: LocalStorage;
+let registry: Registry;
+/** The limits of tenant acme for the test at hand; other tenants have none. */
+let limits: TenantLimits;
+const limit = (set: Partial<TenantLimits>) => {
+  limits = { repositories: UNLIMITED, storedBytes: UNLIMITED, manifestsPerRepository: UNLIMITED, ...set };
+};
+
+beforeEach(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), "stratus-quotas-"));
+  storage = await openLocalStorage(dataDir);
+  limit({});
+  registry = createRegistry(
+    {
+      blobs: storage.blobs,
+      metadata: storage.metadata,
+      authorizer: new OpenOnLoopbackAuthorizer(),
+      limitsOf: async (tenant) => (tenant === acme ? limits : undefined),
+    },
+    { tenancy: "namespace" },
+  );
+});
+
+afterEach(async () => {
+  storage.close();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+function call(method: string, path: string, body?: Bytes, headers: Record<string, string> = {}): Promise<Response> {
+  const url = path.startsWith("http") ? path : `http://registry.test${path}`;
+  return registry.handle(new Request(url, { method, headers, ...(body ? { body } : {}) }), { remoteAddress: "127.0.0.1" });
+}
+
+/** Monolithic upload (POST ?digest=). */
+const postBlob = (name: string, bytes: Bytes) => call("POST", `/v2/${name}/blobs/uploads/?digest=${digestOf(bytes)}`, bytes);
+
+/** Session upload as docker's classic store does it: POST, one PATCH, PUT ?digest=; the PUT's response and the session's URL. */
+async function sessionBlob(name: string, bytes: Bytes): Promise<{ response: Response; session: string }> {
+  const started = await call("POST", `/v2/${name}/blobs/uploads/`);
+  expect(started.status).toBe(202);
+  const session = started.headers.get("location")!;
+  const patched = await call("PATCH", session, bytes);
+  expect(patched.status).toBe(202);
+  const next = new URL(patched.headers.get("location")!, "http://registry.test");
+  next.searchParams.set("digest", digestOf(bytes));
+  return { response: await call("PUT", next.toString()), session };
+}
+
+async function pushBlob(name: string, bytes: Bytes, mediaType = OCI_LAYER): Promise<Descriptor> {
+  const res = await postBlob(name, bytes);
+  expect(res.status, await res.clone().text()).toBe(201);
+  return { mediaType, digest: digestOf(bytes), size: bytes.length };
+}
+
+function imageManifest(config: Descriptor, layers: Descriptor[]): Bytes {
+  return utf8(JSON.stringify({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers }));
+}
+
+const putManifest = (name: string, reference: string, bytes: Bytes) =>
+  call("PUT", `/v2/${name}/manifests/${reference}`, bytes, { "content-type": OCI_MANIFEST });
+
+/** Every file under the data directory's blobs/ and uploads/, relative paths. */
+async function files(): Promise<string[]> {
+  const found: string[] = [];
+  for (const top of ["blobs", "uploads"]) {
+    for (const entry of await readdir(join(dataDir, top), { recursive: true, withFileTypes: true })) {
+      if (entry.isFile()) found.push(join(entry.parentPath, entry.name).slice(dataDir.length + 1));
+    }
+  }
+  return found.sort();
+}
+
+/** What a refused push must leave unchanged. */
+async function state() {
+  return {
+    files: await files(),
+    usage: await storage.metadata.tenantUsage(acme),
+    repositories: await storage.metadata.listRepositories({ limit: 100 }, "acme/"),
+    manifests: await storage.metadata.manifestCount("acme/web" as RepositoryName),
+  };
+}
+
+describe("per-tenant limits through the HTTP API", () => {
+  it("refuses a blob past the stored bytes with 403 DENIED, leaving no bytes, session or usage behind", async () => {
+    limit({ storedBytes: 1_000 });
+    const first = await pushBlob("acme/web", new Uint8Array(randomBytes(600)));
+    const before = await state();
+    const big = new Uint8Array(randomBytes(500));
+
+    const { response, session } = await sessionBlob("acme/web", big);
+    const error = await expectOciError(response, 403, "DENIED");
+    expect(error.message).toBe("this blob of 500 bytes would take tenant acme to 1.1 kB of its 1 kB (600 bytes stored): delete images or move to a larger plan");
+    expect(error.detail).toMatchObject({ limit: "storedBytes", max: 1_000, usage: 600, size: 500 });
+    // The session is gone with its staged bytes; the blob exists nowhere.
+    await expectOciError(await call("GET", session), 404, "BLOB_UPLOAD_UNKNOWN");
+    expect((await call("HEAD", `/v2/acme/web/blobs/${digestOf(big)}`)).status).toBe(404);
+    expect(await storage.metadata.findBlob(acme, digestOf(big) as Digest)).toBeUndefined();
+    expect(await state()).toEqual(before);
+
+    // The one-request upload is refused the same way.
+    await expectOciError(await postBlob("acme/web", big), 403, "DENIED");
+    expect(await state()).toEqual(before);
+
+    // A blob the tenant has adds no bytes: it goes into another repository even with the bytes nearly used up.
+    await pushBlob("acme/api", new Uint8Array(randomBytes(400)));
+    const again = await sessionBlob("acme/copy", (await (await call("GET", `/v2/acme/web/blobs/${first.digest}`)).bytes()) as Bytes);
+    expect(again.response.status).toBe(201);
+
+    // Deleting the blob everywhere gives its bytes back.
+    expect((await call("DELETE", `/v2/acme/web/blobs/${first.digest}`)).status).toBe(202);
+    expect((await call("DELETE", `/v2/acme/copy/blobs/${first.digest}`)).status).toBe(202);
+    expect(await storage.metadata.tenantUsage(acme)).toMatchObject({ storedBytes: 400 });
+    await pushBlob("acme/web", big);
+    expect(await storage.metadata.tenantUsage(acme)).toMatchObject({ storedBytes: 900 });
+  });
+
+  it("refuses a new repository past the limit, whether by blob, mount or manifest", async () => {
+    limit({ repositories: 1 });
+    const layer = await pushBlob("acme/web", new Uint8Array(randomBytes(100)));
+    await pushBlob("acme/web", utf8('{"architecture":"amd64","os":"linux"}'), OCI_CONFIG);
+    const before = await state();
+    const message = "tenant acme has 1 of its 1 repositories, so acme/api cannot be created: push to an existing repository, delete a repository or move to a larger plan";
+
+    const refused = await expectOciError(await postBlob("acme/api", new Uint8Array(randomBytes(100))), 403, "DENIED");
+    expect(refused.message).toBe(message);
+    expect(refused.detail).toMatchObject({ limit: "repositories", max: 1, usage: 1 });
+    // A blob the tenant has, uploaded or mounted into the new repository.
+    expect((await sessionBlob("acme/api", utf8('{"architecture":"amd64","os":"linux"}'))).response.status).toBe(403);
+    expect((await expectOciError(await call("POST", `/v2/acme/api/blobs/uploads/?mount=${layer.digest}&from=acme/web`), 403, "DENIED")).message).toBe(message);
+    // A manifest alone (an index of manifests pushed by digest, say) cannot create it either.
+    const index = utf8(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] }));
+    await expectOciError(await call("PUT", "/v2/acme/api/manifests/v1", index, { "content-type": OCI_INDEX }), 403, "DENIED");
+    expect(await state()).toEqual(before);
+    expect(await storage.metadata.repositoryExists("acme/api" as RepositoryName)).toBe(false);
+    await expectOciError(await call("GET", "/v2/acme/api/tags/list"), 404, "NAME_UNKNOWN");
+
+    // The existing repository takes more, and other tenants are not concerned.
+    await pushBlob("acme/web", new Uint8Array(randomBytes(100)));
+    await pushBlob("globex/app", new Uint8Array(randomBytes(100)));
+    expect(await storage.metadata.tenantUsage(acme)).toMatchObject({ repositories: 1 });
+  });
+
+  it("refuses a manifest past the per-repository limit, leaving no manifest or tag, and takes it once one is deleted", async () => {
+    limit({ manifestsPerRepository: 1 });
+    const layer = await pushBlob("acme/web", new Uint8Array(randomBytes(100)));
+    const configs = await Promise.all([1, 2].map((n) => pushBlob("acme/web", utf8(`{"architecture":"amd64","os":"linux","n":${n}}`), OCI_CONFIG)));
+    const one = imageManifest(configs[0]!, [layer]);
+    const two = imageManifest(configs[1]!, [layer]);
+    expect((await putManifest("acme/web", "v1", one)).status).toBe(201);
+    const before = await state();
+
+    const error = await expectOciError(await putManifest("acme/web", "v2", two), 403, "DENIED");
+    expect(error.message).toBe("repository acme/web has 1 of its 1 manifests: delete old manifests or move to a larger plan");
+    expect(error.detail).toMatchObject({ limit: "manifestsPerRepository", max: 1, usage: 1 });
+    await expectOciError(await call("GET", "/v2/acme/web/manifests/v2"), 404, "MANIFEST_UNKNOWN");
+    await expectOciError(await call("GET", `/v2/acme/web/manifests/${digestOf(two)}`), 404, "MANIFEST_UNKNOWN");
+    // Pushed by digest with a tag (?tag=): neither lands.
+    await expectOciError(await putManifest("acme/web", `${digestOf(two)}?tag=latest`, two), 403, "DENIED");
+    expect(await (await call("GET", "/v2/acme/web/tags/list")).json()).toEqual({ name: "acme/web", tags: ["v1"] });
+    expect(await state()).toEqual(before);
+
+    // Pushing the stored manifest again, under another tag, adds nothing and is never refused.
+    expect((await putManifest("acme/web", "again", one)).status).toBe(201);
+    expect((await call("DELETE", `/v2/acme/web/manifests/${digestOf(one)}`)).status).toBe(202);
+    expect((await putManifest("acme/web", "v2", two)).status).toBe(201);
+    expect(await storage.metadata.manifestCount("acme/web" as RepositoryName)).toBe(1);
+  });
+
+  it("refuses a manifest past the stored bytes", async () => {
+    const layer = await pushBlob("acme/web", new Uint8Array(randomBytes(300)));
+    const config = await pushBlob("acme/web", utf8('{"architecture":"arm64","os":"linux"}'), OCI_CONFIG);
+    const manifest = imageManifest(config, [layer]);
+    const stored = 300 + config.size;
+    limit({ storedBytes: stored + manifest.length - 1 });
+    const before = await state();
+
+    const error = await expectOciError(await putManifest("acme/web", "v1", manifest), 403, "DENIED");
+    expect(error.message).toMatch(new RegExp(`^this manifest of ${manifest.length} bytes would take tenant acme to .* of its .* \\(${stored} bytes stored\\): delete images or move to a larger plan$`));
+    expect(error.detail).toMatchObject({ limit: "storedBytes", max: stored + manifest.length - 1, usage: stored, size: manifest.length });
+    await expectOciError(await call("GET", "/v2/acme/web/manifests/v1"), 404, "MANIFEST_UNKNOWN");
+    expect(await state()).toEqual(before);
+
+    limit({ storedBytes: stored + manifest.length });
+    expect((await putManifest("acme/web", "v1", manifest)).status).toBe(201);
+    expect(await storage.metadata.tenantUsage(acme)).toEqual({ repositories: 1, storedBytes: stored + manifest.length });
+  });
+
+  it("refuses only the racers past the limit when pushes race for the last repositories", async () => {
+    limit({ repositories: 3 });
+    await pushBlob("acme/web", new Uint8Array(randomBytes(10)));
+    const pushes = await Promise.all(Array.from({ length: 6 }, (_, i) => postBlob(`acme/race-${i}`, new Uint8Array(randomBytes(10)))));
+    expect(pushes.map((r) => r.status).sort()).toEqual([201, 201, 403, 403, 403, 403]);
+    expect(await storage.metadata.tenantUsage(acme)).toMatchObject({ repositories: 3, storedBytes: 30 });
+    // Only the winners' blobs are on disk.
+    expect((await files()).filter((f) => f.startsWith("blobs/"))).toHaveLength(3);
+  });
+});
