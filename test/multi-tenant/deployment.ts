@@ -1,7 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer, request as httpRequest, Agent, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "vitest";
@@ -52,102 +50,22 @@ export const startLocalMultiTenant: StartMultiTenant = async () => {
 };
 
 /**
- * The registry Lambda behind the API Gateway emulation, on a fresh bucket and table of the run's
- * DynamoDB Local and radosgw (needs vitest.lambda.config.ts's global setup).
- *
- * The stack routes every path to the function ("ANY /{proxy+}" and "ANY /", stacks/src/registry-api.ts),
- * but the emulator routes only /v2 and /v2/{proxy+} (api-gateway-emulator.ts `route`) and answers
- * /token and /admin/... with its own 404. Until it routes as the stack does, a small front proxy tunnels
- * those paths under /v2/ (OUTER_PREFIX) and a wrapper around the handler restores the original path in
- * the event, so the function sees exactly what the stack would hand it. /v2 requests pass untouched.
+ * The registry Lambda behind the API Gateway emulation (every path routed to it, as the stack's
+ * "ANY /{proxy+}" does), on a fresh bucket and table of the run's DynamoDB Local and radosgw. Needs
+ * vitest.lambda.config.ts's global setup.
  */
 export const startLambdaMultiTenant: StartMultiTenant = async () => {
-  // Loaded here, so the local suite never pulls in the AWS SDK or the lambda config's global setup.
-  const [{ LAMBDA_ENV }, { createRegistryHandler }, { freshBucketAndTable }, { startApiGatewayEmulator }] = await Promise.all([
+  // Loaded here, so the local suite never pulls in the AWS SDK or the AWS suite's backends.
+  const [{ LAMBDA_ENV }, { startLambdaDeployment }] = await Promise.all([
     import("../../packages/lambda/src/config.ts"),
-    import("../../packages/lambda/src/registry-handler.ts"),
-    import("../aws/support/backends.ts"),
-    import("../lambda/support/api-gateway-emulator.ts"),
+    import("../lambda/support/lambda-deployment.ts"),
   ]);
   const { adminToken, tokenSecrets } = secrets();
-  const { bucket, table, backends } = await freshBucketAndTable("stratus-mt");
-  const env: NodeJS.ProcessEnv = {
-    AWS_REGION: backends.region,
-    [LAMBDA_ENV.bucket]: bucket,
-    [LAMBDA_ENV.table]: table,
-    [LAMBDA_ENV.s3Endpoint]: backends.s3Endpoint,
-    [LAMBDA_ENV.dynamodbEndpoint]: backends.dynamoEndpoint,
-    [LAMBDA_ENV.multiTenant]: "true",
-    [LAMBDA_ENV.tokenSecrets]: tokenSecrets,
-    [LAMBDA_ENV.adminToken]: adminToken,
-  };
-  const handler = createRegistryHandler(env);
-  const emulator = await startApiGatewayEmulator({
-    handler: (event, context) => {
-      if (event.rawPath.startsWith(OUTER_PREFIX)) {
-        const rawPath = event.rawPath.slice(OUTER_PREFIX.length - 1);
-        event = {
-          ...event,
-          rawPath,
-          routeKey: "ANY /{proxy+}",
-          pathParameters: { proxy: rawPath.slice(1) },
-          requestContext: { ...event.requestContext, routeKey: "ANY /{proxy+}", http: { ...event.requestContext.http, path: rawPath } },
-        };
-      }
-      return handler(event, context);
-    },
+  const lambda = await startLambdaDeployment({
+    env: { [LAMBDA_ENV.multiTenant]: "true", [LAMBDA_ENV.tokenSecrets]: tokenSecrets, [LAMBDA_ENV.adminToken]: adminToken },
   });
-  const front = await startFrontProxy(emulator.url);
-  return {
-    url: front.url,
-    adminToken,
-    tokenSecrets,
-    service: DEFAULT_SERVICE,
-    async close() {
-      await front.close();
-      await emulator.close();
-    },
-  };
+  return { url: lambda.url.replace(/\/+$/, ""), adminToken, tokenSecrets, service: DEFAULT_SERVICE, close: () => lambda.close() };
 };
-
-const OUTER_PREFIX = "/v2/__outer_route__/";
-
-/** Relays requests byte for byte to the emulator; targets outside /v2 go under OUTER_PREFIX. */
-async function startFrontProxy(target: string): Promise<{ url: string; close(): Promise<void> }> {
-  const upstream = new URL(target);
-  const agent = new Agent({ keepAlive: true });
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const raw = req.url ?? "/";
-    const path = raw === "/v2" || raw.startsWith("/v2/") || raw.startsWith("/v2?") ? raw : `${OUTER_PREFIX}${raw.replace(/^\/+/, "")}`;
-    const headers: Record<string, string | string[]> = {};
-    for (let i = 0; i < req.rawHeaders.length; i += 2) {
-      const name = req.rawHeaders[i]!.toLowerCase();
-      if (name === "connection" || name === "keep-alive") continue;
-      const value = req.rawHeaders[i + 1]!;
-      const seen = headers[name];
-      headers[name] = seen === undefined ? value : Array.isArray(seen) ? [...seen, value] : [seen, value];
-    }
-    const forward = httpRequest({ host: upstream.hostname, port: upstream.port, method: req.method, path, headers, agent }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
-    forward.on("error", () => res.destroy());
-    req.pipe(forward);
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
-  });
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-        agent.destroy();
-      }),
-  };
-}
 
 // ---- Requests ----
 

@@ -15,7 +15,7 @@ import { CatalogService } from "./services/catalog.ts";
 import { BlobService } from "./services/blobs.ts";
 import { KeyedLock } from "./services/keyed-lock.ts";
 import { ManifestService } from "./services/manifests.ts";
-import { noLimits, type LimitsOf } from "./services/plans.ts";
+import { limitsFromPlans, noLimits, type LimitsOf } from "./services/plans.ts";
 import { tenantResolver } from "./services/tenancy.ts";
 import { UploadService } from "./services/uploads.ts";
 
@@ -69,7 +69,8 @@ export function createRegistry(deps: RegistryDeps, configInput: RegistryConfigIn
   const catalogService = new CatalogService({ metadata, ...(multiTenant ? { tenants: multiTenant.tenants } : {}) });
 
   const blobService = new BlobService({ blobs: blobStore, metadata, tenantOf, blobLock });
-  const limitsOf = deps.limitsOf ?? noLimits;
+  // Multi-tenant: each tenant's plan limits every push (checked inside the storage transaction).
+  const limitsOf = deps.limitsOf ?? (multiTenant ? limitsFromPlans(multiTenant.tenants) : noLimits);
   const uploadService = new UploadService({ blobs: blobStore, metadata, clock, tenantOf, limitsOf, blobLock, uploadTtlMs: config.uploadTtlSeconds * 1000, resumableHashing: config.resumableHashing });
   const manifestService = new ManifestService({ metadata, clock, tenantOf, limitsOf });
 
