@@ -253,7 +253,7 @@ describe("usage, repositories and manifests", () => {
     });
     const run = await stratus(["manifests", "acme/web"], { env });
     expect(run.out).toBe(
-      `DIGEST${" ".repeat(65)}  TAGS       SIZE    CREATED            MEDIA TYPE\n` +
+      `DIGEST${" ".repeat(65)}  TAGS       SIZE    CREATED            ARTIFACT TYPE\n` +
         `${digest("a")}  v1,latest  1.2 kB  2025-01-02 03:04Z  application/vnd.oci.image.index.v1+json\n` +
         `${digest("b")}  -          500 B   2025-01-03 00:00Z  application/spdx+json\n`,
     );

@@ -52,7 +52,7 @@ export const manifestsCommand: Command = {
 
 export function formatManifests(manifests: ManifestView[]): string {
   return table(
-    ["digest", "tags", "size", "created", "media type"],
+    ["digest", "tags", "size", "created", "artifact type"],
     manifests.map((m) => [m.digest, m.tags.join(",") || "-", formatBytes(m.size), formatTime(m.createdAt), m.artifactType ?? m.mediaType]),
   );
 }

@@ -7,7 +7,8 @@ import type { Principal } from "./principal.ts";
 
 // Turns a presented secret into a Principal: an API key (any username; the key names its tenant)
 // or the operator's bootstrap token. Unknown, malformed and revoked keys all cost the same hashing
-// and answer the same undefined, so neither timing nor messages tell which it was.
+// and one constant-time digest comparison, and answer the same undefined: nothing about a stored
+// secret leaks. Whether a key id exists is not hidden (ids are not secret: the admin API lists them).
 
 /** A key's last-used time is written at most this often, so busy keys don't cost a write per request. */
 const LAST_USED_RESOLUTION_MS = 60_000;
