@@ -183,6 +183,28 @@ export interface MetadataStore {
   /** Manifests in the repository whose subject is `subject`, ordered by digest. */
   listReferrers(repository: RepositoryName, subject: Digest): Promise<ReferrerRecord[]>;
   repositoryExists(repository: RepositoryName): Promise<boolean>;
+  /**
+   * Deletes the tenant's repository with everything in it (ECR's DeleteRepository with force): its
+   * manifests, tags, referrer entries and blob links, then the repository itself (catalog entry and
+   * marker). The tenant's figures go down by what went: repositories by one, stored bytes by the
+   * repository's manifests and by the blobs no other repository of the tenant links. Those blobs'
+   * records go too, and they are returned as `orphans` (each once), for core to delete their bytes, as
+   * unlinkBlob does; a blob another repository links stays, readable there and counted once.
+   * `deleted` is false, and nothing is done, when the tenant has no such repository.
+   *
+   * Atomicity is the store's:
+   * - SQLite does all of it in one transaction: it happens entirely or not at all.
+   * - DynamoDB cannot: a repository can hold far more items than one TransactWriteItems (100). It
+   *   deletes the content with the per-item operations (deleteManifest, unlinkBlob: each one
+   *   transaction that keeps every counter exact), then removes the marker and catalog entry and counts
+   *   the repository out in one last transaction, conditional on nothing having been added since it
+   *   looked (else it looks again and deletes what came). So every counter is exact after every step;
+   *   a failure part way leaves the repository existing with part of its content (calling again
+   *   finishes the job; orphans of the failed call are then lost to core, their bytes left behind).
+   * A push racing the delete either lands before the repository goes (and is deleted with it) or
+   * after (and creates the repository again, counted once).
+   */
+  deleteRepository(tenant: TenantId, repository: RepositoryName): Promise<{ deleted: boolean; orphans: BlobRecord[] }>;
 
   // Usage, kept exact as content is committed and deleted; deleting content gives its room back at once.
   /** Repositories of the tenant, and its stored bytes: each distinct blob once, plus every manifest. */

@@ -8,6 +8,7 @@ import { hasDotSegments } from "./http/raw-path.ts";
 import { matchRoute, noRoute, route, type Route } from "./http/router.ts";
 import { uploadHandlers } from "./http/upload-handlers.ts";
 import type { UploadLinks } from "./http/upload-links.ts";
+import type { RepositoryName } from "./oci/names.ts";
 import type { AuthDecision, Authorizer, BlobStore, Clock, MetadataStore, RequestContext } from "./ports.ts";
 import { createAdminApi } from "./admin/index.ts";
 import { createTokenAuth, type TokenAuthDeps } from "./auth/token-auth.ts";
@@ -17,6 +18,7 @@ import { KeyedLock } from "./services/keyed-lock.ts";
 import { ManifestService } from "./services/manifests.ts";
 import { limitsFromPlans, noLimits, type LimitsOf } from "./services/plans.ts";
 import { tenantResolver } from "./services/tenancy.ts";
+import { RepositoryService } from "./services/repositories.ts";
 import { UploadService } from "./services/uploads.ts";
 
 export interface RegistryDeps {
@@ -43,6 +45,11 @@ export interface Registry {
   handle(request: Request, context?: RequestContext): Promise<Response>;
   /** Removes upload sessions idle past the TTL and their bytes; returns how many. Call it periodically. */
   expireUploads(): Promise<number>;
+  /**
+   * Deletes the repository with every image in it, giving its room back to the tenant (the admin API's
+   * DELETE /admin/v1/repositories/<name>, for deployments without it); false when there is none.
+   */
+  deleteRepository(name: RepositoryName): Promise<boolean>;
   readonly config: RegistryConfig;
 }
 
@@ -64,7 +71,7 @@ export function createRegistry(deps: RegistryDeps, configInput: RegistryConfigIn
   const tokenAuth = multiTenant ? createTokenAuth(multiTenant, config, clock, (e) => deps.onUnexpectedError?.(e, new Request("http://stratus/token"))) : undefined;
   const authorizer: Authorizer = tokenAuth?.authorizer ?? deps.authorizer ?? missing("createRegistry needs an authorizer, or multiTenant settings");
   const admin = multiTenant && tokenAuth
-    ? createAdminApi({ tenants: multiTenant.tenants, metadata, clock, authenticate: (request) => tokenAuth.authenticator.adminCaller(request) })
+    ? createAdminApi({ tenants: multiTenant.tenants, metadata, blobs: blobStore, blobLock, clock, authenticate: (request) => tokenAuth.authenticator.adminCaller(request) })
     : undefined;
   const catalogService = new CatalogService({ metadata, ...(multiTenant ? { tenants: multiTenant.tenants } : {}) });
 
@@ -73,6 +80,7 @@ export function createRegistry(deps: RegistryDeps, configInput: RegistryConfigIn
   const limitsOf = deps.limitsOf ?? (multiTenant ? limitsFromPlans(multiTenant.tenants) : noLimits);
   const uploadService = new UploadService({ blobs: blobStore, metadata, clock, tenantOf, limitsOf, blobLock, uploadTtlMs: config.uploadTtlSeconds * 1000, resumableHashing: config.resumableHashing });
   const manifestService = new ManifestService({ metadata, clock, tenantOf, limitsOf });
+  const repositoryService = new RepositoryService({ blobs: blobStore, metadata, tenantOf, blobLock, ...(multiTenant ? { tenants: multiTenant.tenants } : {}) });
 
   const blobs = blobHandlers(blobService);
   const uploads = uploadHandlers(uploadService, authorizer, config, (r) => contexts.get(r) ?? {});
@@ -146,5 +154,6 @@ export function createRegistry(deps: RegistryDeps, configInput: RegistryConfigIn
       return response;
     },
     expireUploads: () => uploadService.expireIdle(),
+    deleteRepository: (name) => repositoryService.delete(name),
   };
 }

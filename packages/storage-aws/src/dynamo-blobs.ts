@@ -2,7 +2,7 @@ import type { BlobRecord, Digest, QuotaExceeded, QuotaOutcome, RepositoryName, T
 import type { DynamoContext } from "./dynamo-context.ts";
 import type { Item, TransactItem } from "./dynamo-io.ts";
 import { blobKey, linkKey, repositoryKey, usageKey } from "./dynamo-keys.ts";
-import { createRepositoryItems, quotaRefusal, usageOf, usageUpdate } from "./dynamo-repositories.ts";
+import { createRepositoryItems, linkedVersionUpdate, quotaRefusal, usageOf, usageUpdate } from "./dynamo-repositories.ts";
 
 // Blobs of a tenant and their links to repositories.
 //
@@ -79,7 +79,8 @@ async function link(
       items.push({ Put: { TableName: ctx.table, Item: { ...blobKey(tenant, digest), ...blobAttributes(record), links: 1 }, ConditionExpression: NOT_EXISTS } });
     }
     items.push({ Put: { TableName: ctx.table, Item: { ...linkKey(repository, digest), ...blobAttributes(record) }, ConditionExpression: NOT_EXISTS } });
-    if (!repo) items.push(...createRepositoryItems(ctx, tenant, repository));
+    // A new link in an existing repository moves the marker's version (repository deletion is conditional on it).
+    items.push(...(repo ? [linkedVersionUpdate(ctx, repository)] : createRepositoryItems(ctx, tenant, repository)));
     const usageChange = usageUpdate(ctx, tenant, delta, limits);
     if (usageChange) items.push(usageChange);
     await ctx.io.transact(what, items);

@@ -8,13 +8,14 @@ import * as blobs from "./dynamo-blobs.ts";
 import type { DynamoContext } from "./dynamo-context.ts";
 import { DEFAULT_RETRY, DynamoIo, type RetryPolicy } from "./dynamo-io.ts";
 import * as manifests from "./dynamo-manifests.ts";
+import * as repositoryDelete from "./dynamo-repository-delete.ts";
 import * as repositories from "./dynamo-repositories.ts";
 import * as uploads from "./dynamo-uploads.ts";
 import type { ManifestOverflow } from "./manifest-overflow.ts";
 
 // The MetadataStore port on one DynamoDB table (docs/dynamodb.md: key schema, access patterns and
 // the capacity units of every operation). The work is in dynamo-blobs, dynamo-uploads,
-// dynamo-manifests and dynamo-repositories; this class wires them to the port.
+// dynamo-manifests, dynamo-repositories and dynamo-repository-delete; this class wires them to the port.
 
 export interface DynamoMetadataStoreOptions {
   /** Configure retries here (maxAttempts, retryMode): the SDK retries throttling and 5xx before the store sees them. */
@@ -119,6 +120,9 @@ export class DynamoMetadataStore implements MetadataStore {
   }
   repositoryExists(repository: RepositoryName): Promise<boolean> {
     return repositories.repositoryExists(this.ctx, repository);
+  }
+  deleteRepository(tenant: TenantId, repository: RepositoryName): Promise<{ deleted: boolean; orphans: BlobRecord[] }> {
+    return repositoryDelete.deleteRepository(this.ctx, tenant, repository);
   }
 
   tenantUsage(tenant: TenantId): Promise<TenantUsage> {

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { Page, PageRequest, QuotaExceeded, RepositoryName, TenantId, TenantLimits, TenantUsage } from "@stratus/core";
 import type { DynamoContext } from "./dynamo-context.ts";
 import type { Item, TransactItem } from "./dynamo-io.ts";
@@ -33,12 +34,41 @@ export interface UsageDelta {
   manifest?: { count: number };
 }
 
-/** Creates the repository (owned by `tenant`): its marker, counting `manifests`, and its catalog entry, both new. */
+/**
+ * Creates the repository (owned by `tenant`): its marker, counting `manifests`, and its catalog entry,
+ * both new. The marker's `ver` is a random version, replaced by every link added to the repository
+ * (linkedVersionUpdate): deleteRepository removes the marker only while `ver` and the manifest count
+ * say nothing was added since it looked (dynamo-repository-delete.ts).
+ */
 export function createRepositoryItems(ctx: DynamoContext, tenant: TenantId, repository: RepositoryName, manifests = 0): TransactItem[] {
   return [
-    { Put: { TableName: ctx.table, Item: { ...repositoryKey(repository), tenant, manifests, createdAt: ctx.clock.now() }, ConditionExpression: NOT_EXISTS } },
+    {
+      Put: {
+        TableName: ctx.table,
+        Item: { ...repositoryKey(repository), tenant, manifests, ver: randomUUID(), createdAt: ctx.clock.now() },
+        ConditionExpression: NOT_EXISTS,
+      },
+    },
     { Put: { TableName: ctx.table, Item: { ...catalogKey(repository), tenant }, ConditionExpression: NOT_EXISTS } },
   ];
+}
+
+/**
+ * Replaces the marker's version, which must exist: goes with every link added to an existing
+ * repository, so that a link landing while the repository is deleted cancels the final transaction
+ * (and one landing after it fails here, reads again and creates the repository anew).
+ */
+export function linkedVersionUpdate(ctx: DynamoContext, repository: RepositoryName): TransactItem {
+  return {
+    Update: {
+      TableName: ctx.table,
+      Key: repositoryKey(repository),
+      UpdateExpression: "SET #ver = :ver",
+      ConditionExpression: "attribute_exists(PK)",
+      ExpressionAttributeNames: { "#ver": "ver" },
+      ExpressionAttributeValues: { ":ver": randomUUID() },
+    },
+  };
 }
 
 /** The usage figures of a tenant's usage item as read (absent: nothing yet). */

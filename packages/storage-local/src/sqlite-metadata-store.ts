@@ -316,6 +316,30 @@ export class SqliteMetadataStore implements MetadataStore {
     return guard("find repository", () => this.sql.repositoryExists.get(repository) !== undefined);
   }
 
+  /** One IMMEDIATE transaction: the repository goes whole, or not at all (ports.ts). */
+  async deleteRepository(tenant: TenantId, repository: RepositoryName): Promise<{ deleted: boolean; orphans: BlobRecord[] }> {
+    return guard("delete repository", () =>
+      this.db.transaction(() => {
+        if (this.sql.repositoryOwner.get(repository) !== tenant) return { deleted: false, orphans: [] };
+        const linked = this.sql.linkedDigests.all(repository) as string[];
+        this.sql.deleteTagsOfRepository.run(repository);
+        // Manifests before the repository row: their trigger finds the owner to count them out through it.
+        this.sql.deleteManifestsOfRepository.run(repository);
+        this.sql.deleteLinksOfRepository.run(repository);
+        const orphans: BlobRecord[] = [];
+        for (const digest of linked) {
+          if (this.sql.anyLink.get(tenant, digest) !== undefined) continue;
+          const orphan = toBlob(this.sql.findBlob.get(tenant, digest) as BlobRow | undefined);
+          if (!orphan) continue;
+          this.sql.deleteBlob.run(tenant, digest);
+          orphans.push(orphan);
+        }
+        this.sql.deleteRepository.run(repository);
+        return { deleted: true, orphans };
+      }).immediate(),
+    );
+  }
+
   private usageOf(tenant: TenantId): TenantUsage {
     const row = this.sql.tenantUsage.get(tenant) as UsageRow | undefined;
     return { repositories: row?.repositories ?? 0, storedBytes: row?.stored_bytes ?? 0 };
@@ -376,6 +400,12 @@ function prepare(db: Database.Database) {
     tenantUsage: s("SELECT repositories, stored_bytes FROM tenant_usage WHERE tenant = ?"),
     manifestCount: s("SELECT manifests FROM repositories WHERE name = ?").pluck(),
     repositoryExists: s("SELECT 1 FROM repositories WHERE name = ?"),
+    repositoryOwner: s("SELECT tenant FROM repositories WHERE name = ?").pluck(),
+    deleteRepository: s("DELETE FROM repositories WHERE name = ?"),
+    linkedDigests: s("SELECT digest FROM blob_links WHERE repository = ?").pluck(),
+    deleteLinksOfRepository: s("DELETE FROM blob_links WHERE repository = ?"),
+    deleteManifestsOfRepository: s("DELETE FROM manifests WHERE repository = ?"),
+    deleteTagsOfRepository: s("DELETE FROM tags WHERE repository = ?"),
     listRepositories: s(`SELECT name FROM repositories
       WHERE name > @after AND name >= @prefix AND name < @upper AND substr(name, 1, @length) = @prefix ORDER BY name LIMIT @limit`).pluck(),
     insertUpload: s(`INSERT INTO uploads (id, repository, tenant, size, staging, hash_state, created_at, updated_at)

@@ -1,7 +1,10 @@
 import type { Principal } from "../auth/principal.ts";
 import { emptyResponse, jsonResponse } from "../http/responses.ts";
 import { matchRoute, route, type Route, type RouteParams } from "../http/router.ts";
-import type { Clock, MetadataStore, TenantStore } from "../ports.ts";
+import { namespaceOf } from "../oci/names.ts";
+import type { BlobStore, Clock, MetadataStore, TenantId, TenantStore } from "../ports.ts";
+import { KeyedLock } from "../services/keyed-lock.ts";
+import { RepositoryService } from "../services/repositories.ts";
 import { AdminError, renderError } from "./admin-errors.ts";
 import { adminHandlers, type AdminHandler } from "./admin-handlers.ts";
 import { AdminService, type AdminAccess } from "./admin-service.ts";
@@ -12,6 +15,10 @@ import { AdminService, type AdminAccess } from "./admin-service.ts";
 export interface AdminApiDeps {
   tenants: TenantStore;
   metadata: MetadataStore;
+  /** Where deleting a repository deletes the bytes of blobs only it linked. */
+  blobs: BlobStore;
+  /** The registry's lock on blobs (`<tenant>/<digest>`), so those deletes never cross an upload in this process; a new one when absent. */
+  blobLock?: KeyedLock;
   clock: Clock;
   /**
    * Who sends the request: the operator, a tenant's API key, or anonymous when it carries no
@@ -30,7 +37,15 @@ export interface AdminApi {
 }
 
 export function createAdminApi(deps: AdminApiDeps): AdminApi {
-  const service = new AdminService({ tenants: deps.tenants, metadata: deps.metadata, clock: deps.clock });
+  // The admin API assumes namespace tenancy: a repository's tenant is its first path component.
+  const repositories = new RepositoryService({
+    blobs: deps.blobs,
+    metadata: deps.metadata,
+    tenants: deps.tenants,
+    tenantOf: (name) => namespaceOf(name) as TenantId,
+    blobLock: deps.blobLock ?? new KeyedLock(),
+  });
+  const service = new AdminService({ tenants: deps.tenants, metadata: deps.metadata, repositories, clock: deps.clock });
   const h = adminHandlers(service, { maxPageSize: deps.maxPageSize ?? 1000 });
 
   // Who may call each route (admin-service.ts "authorize"), checked before the body is read.
@@ -62,6 +77,8 @@ export function createAdminApi(deps: AdminApiDeps): AdminApi {
     adminRoute("PUT",    "/admin/v1/plans/<plan>",                   operator,     h.putPlan),
     adminRoute("PUT",    "/admin/v1/repositories/<name>/visibility", ofRepository, h.setVisibility),
     adminRoute("GET",    "/admin/v1/repositories/<name>/manifests",  ofRepository, h.listManifests),
+    // <name> is greedy and may end in "/visibility" or "/manifests": only DELETE names the repository itself.
+    adminRoute("DELETE", "/admin/v1/repositories/<name>",            ofRepository, h.deleteRepository),
   ];
 
   async function dispatch(request: Request): Promise<Response> {

@@ -1,7 +1,7 @@
 import type { z } from "zod";
 import type { Principal } from "../auth/principal.ts";
 import { isRegistryError } from "../errors.ts";
-import { bodyChunks, contentLength } from "../http/body.ts";
+import { readBodyLimited } from "../http/body.ts";
 import { nextLink, parsePageRequest } from "../http/pagination.ts";
 import { emptyResponse, jsonResponse } from "../http/responses.ts";
 import type { RouteInput } from "../http/router.ts";
@@ -91,6 +91,10 @@ export function adminHandlers(service: AdminService, options: { maxPageSize: num
       const result = await service.listRepositories(caller, tenant, request);
       const link = nextLink(`/admin/v1/tenants/${tenant}/repositories`, { items: result.last ? [result.last] : [], more: result.more }, request.limit);
       return json(200, { repositories: result.items }, link);
+    },
+    async deleteRepository({ params }: AdminRouteInput) {
+      await service.deleteRepository(params.name!);
+      return emptyResponse(204, NO_STORE);
     },
     async setVisibility({ request, params }: AdminRouteInput) {
       const body = await readJson(request, visibilityBody);
@@ -206,23 +210,15 @@ export async function readJson<S extends z.ZodType>(request: Request, schema: S)
 
 async function readText(request: Request): Promise<string> {
   const tooLarge = () => new AdminError("BODY_TOO_LARGE", `the body is larger than ${MAX_ADMIN_BODY_BYTES} bytes`, { limit: MAX_ADMIN_BODY_BYTES });
-  const declared = (() => {
-    try {
-      return contentLength(request);
-    } catch {
-      throw new AdminError("INVALID_REQUEST", "Content-Length is not a byte count");
-    }
-  })();
-  if (declared !== undefined && declared > MAX_ADMIN_BODY_BYTES) throw tooLarge();
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of bodyChunks(request)) {
-    total += chunk.length;
-    if (total > MAX_ADMIN_BODY_BYTES) throw tooLarge();
-    parts.push(chunk);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readBodyLimited(request, MAX_ADMIN_BODY_BYTES, "the body", tooLarge);
+  } catch (e) {
+    if (isRegistryError(e) && e.code === "SIZE_INVALID") throw new AdminError("INVALID_REQUEST", "Content-Length is not a byte count");
+    throw e;
   }
   try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(parts));
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
     throw new AdminError("INVALID_REQUEST", "the body is not valid UTF-8");
   }

@@ -4,6 +4,7 @@ import { matchesRepositoryPatterns, parseRepositoryPattern, patternsWithin, Repo
 import { namespaceOf, type RepositoryName } from "../oci/names.ts";
 import type { ApiKeyRecord, Clock, ManifestSummary, MetadataStore, PageRequest, Plan, Role, Tenant, TenantId, TenantLimits, TenantStore, Visibility } from "../ports.ts";
 import { BUILT_IN_DEFAULT_PLAN, DEFAULT_PLAN_NAME, planOf, UNLIMITED } from "../services/plans.ts";
+import type { RepositoryService } from "../services/repositories.ts";
 import { ADMIN_CHALLENGE, AdminError } from "./admin-errors.ts";
 import { isTenantId } from "./admin-schemas.ts";
 
@@ -11,7 +12,7 @@ import { isTenantId } from "./admin-schemas.ts";
 //
 // - The operator (bootstrap credential) may do everything.
 // - An API key with role "admin" may administer its own tenant only: its keys, usage, repositories
-//   and their visibility and manifests, and read its tenant record and the plans. A key limited to
+//   (their visibility and manifests, and deleting them), and read its tenant record and the plans. A key limited to
 //   repository patterns sees only matching repositories and hands out only keys within its patterns.
 // - Keys with role pull / push / delete: 403. Anonymous: 401 with a Basic challenge.
 // - A key naming another tenant gets 403 DENIED, with one message whether that tenant exists or not.
@@ -28,6 +29,8 @@ export type AdminAccess =
 export interface AdminServiceDeps {
   tenants: TenantStore;
   metadata: MetadataStore;
+  /** Deletes repositories with their content and bytes. */
+  repositories: RepositoryService;
   clock: Clock;
 }
 
@@ -250,6 +253,11 @@ export class AdminService {
     await this.requireRepository(name);
     await this.deps.tenants.setVisibility(namespaceOf(name) as TenantId, name, visibility);
     return { name, visibility };
+  }
+
+  /** Deletes the repository with every image in it (like ECR's DeleteRepository with force); its room goes back to the tenant. */
+  async deleteRepository(name: RepositoryName): Promise<void> {
+    if (!(await this.deps.repositories.delete(name))) throw new AdminError("NOT_FOUND", `no repository ${name}`, { repository: name });
   }
 
   async listManifests(name: RepositoryName, page: PageRequest): Promise<{ items: ManifestSummary[]; more: boolean }> {

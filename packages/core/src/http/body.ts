@@ -11,11 +11,17 @@ export async function* bodyChunks(request: Request): AsyncGenerator<Uint8Array> 
   }
 }
 
-/** Reads a small body whole, refusing it with 413 as soon as it passes `limit` bytes. */
-export async function readBodyLimited(request: Request, limit: number, what: string): Promise<Uint8Array> {
+/**
+ * Reads a small body whole, refusing it as soon as it passes `limit` bytes: by default with 413
+ * MANIFEST_INVALID, or with the caller's own error (the admin API has its own codes).
+ */
+export async function readBodyLimited(
+  request: Request,
+  limit: number,
+  what: string,
+  tooLarge: () => Error = () => new RegistryError("MANIFEST_INVALID", `${what} is larger than the registry's limit of ${limit} bytes`, { limit }, { status: 413 }),
+): Promise<Uint8Array> {
   const declared = contentLength(request);
-  const tooLarge = () =>
-    new RegistryError("MANIFEST_INVALID", `${what} is larger than the registry's limit of ${limit} bytes`, { limit }, { status: 413 });
   if (declared !== undefined && declared > limit) {
     await request.body?.cancel().catch(() => {});
     throw tooLarge();
