@@ -405,6 +405,8 @@ export function multiTenantSuite(name: string, start: StartMultiTenant): void {
         // A token without the catalog scope does not list.
         const noScope = await client.send("GET", "/v2/_catalog", bearer((await client.token(world.aPull, [`repository:${world.a}/app:pull`])).token));
         expect(noScope.status).toBe(401);
+        // ...and its challenge names the scope to ask for, so a client can get it.
+        expect(noScope.headers.get("www-authenticate")).toContain('scope="registry:catalog:*",error="insufficient_scope"');
       });
 
       it("tenant a's admin key cannot administer tenant b", async () => {

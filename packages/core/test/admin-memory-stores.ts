@@ -1,6 +1,6 @@
 import type { Digest } from "../src/oci/digest.ts";
 import type { RepositoryName, Tag } from "../src/oci/names.ts";
-import type { ApiKeyRecord, ManifestSummary, MetadataStore, Page, PageRequest, Plan, Tenant, TenantId, TenantStore, TenantUsage, Visibility } from "../src/ports.ts";
+import type { ApiKeyRecord, BlobRecord, BlobStore, ManifestSummary, MetadataStore, Page, PageRequest, Plan, Tenant, TenantId, TenantStore, TenantUsage, Visibility } from "../src/ports.ts";
 
 // In-memory stand-ins for the admin API's unit tests (core's tests import no adapter). The real
 // adapters run the same API in test/admin-api.test.ts.
@@ -86,16 +86,41 @@ export class MemoryTenantStore implements TenantStore {
 
 interface MemoryRepository {
   manifests: Map<string, ManifestSummary>;
+  /** Digests of the tenant's blobs linked here. */
+  links: Set<string>;
 }
 
-/** Only what the admin API reads: repositories, manifests and usage. */
+const tenantOf = (repository: string) => repository.split("/")[0]!;
+
+/** Only what the admin API reads and deletes: repositories, manifests, blob links and usage. */
 export class MemoryMetadata {
   readonly repositories = new Map<string, MemoryRepository>();
   readonly storedBytes = new Map<string, number>();
+  /** The tenants' blobs, by "<tenant>/<digest>". */
+  readonly blobs = new Map<string, BlobRecord>();
+
+  private repository(name: string): MemoryRepository {
+    const repo = this.repositories.get(name) ?? { manifests: new Map(), links: new Set() };
+    this.repositories.set(name, repo);
+    return repo;
+  }
+
+  private count(tenant: string, bytes: number): void {
+    this.storedBytes.set(tenant, (this.storedBytes.get(tenant) ?? 0) + bytes);
+  }
+
+  /** Links the tenant's blob to the repository, recording (and counting) the blob the first time. */
+  linkBlob(repository: string, digest: string, size = 10): void {
+    const tenant = tenantOf(repository);
+    if (!this.blobs.has(`${tenant}/${digest}`)) {
+      this.blobs.set(`${tenant}/${digest}`, { digest: digest as Digest, size });
+      this.count(tenant, size);
+    }
+    this.repository(repository).links.add(digest);
+  }
 
   addManifest(repository: string, digest: string, options: { size?: number; tags?: string[]; createdAt?: number; mediaType?: string } = {}): void {
-    const repo = this.repositories.get(repository) ?? { manifests: new Map() };
-    this.repositories.set(repository, repo);
+    const repo = this.repository(repository);
     const size = options.size ?? 100;
     repo.manifests.set(digest, {
       digest: digest as Digest,
@@ -104,15 +129,31 @@ export class MemoryMetadata {
       tags: (options.tags ?? []) as Tag[],
       createdAt: options.createdAt ?? 0,
     });
-    const tenant = repository.split("/")[0]!;
-    this.storedBytes.set(tenant, (this.storedBytes.get(tenant) ?? 0) + size);
+    this.count(tenantOf(repository), size);
+  }
+
+  /** As the stores do it (ports.ts): the repository, its manifests and links, and the blobs only it linked (returned). */
+  deleteRepository(tenant: TenantId, repository: RepositoryName): { deleted: boolean; orphans: BlobRecord[] } {
+    const repo = this.repositories.get(repository);
+    if (!repo || tenantOf(repository) !== tenant) return { deleted: false, orphans: [] };
+    this.repositories.delete(repository);
+    for (const m of repo.manifests.values()) this.count(tenant, -m.size);
+    const orphans: BlobRecord[] = [];
+    for (const digest of repo.links) {
+      if ([...this.repositories].some(([name, r]) => tenantOf(name) === tenant && r.links.has(digest))) continue;
+      const blob = this.blobs.get(`${tenant}/${digest}`)!;
+      this.blobs.delete(`${tenant}/${digest}`);
+      this.count(tenant, -blob.size);
+      orphans.push(blob);
+    }
+    return { deleted: true, orphans };
   }
 
   asStore(): MetadataStore {
     const unused = () => {
       throw new Error("not used by the admin API");
     };
-    const store: Pick<MetadataStore, "listRepositories" | "listManifests" | "repositoryExists" | "tenantUsage" | "manifestCount"> = {
+    const store: Pick<MetadataStore, "listRepositories" | "listManifests" | "repositoryExists" | "tenantUsage" | "manifestCount" | "deleteRepository" | "findBlob"> = {
       listRepositories: async (request, prefix) => {
         const names = [...this.repositories.keys()].filter((n) => prefix === undefined || n.startsWith(prefix)).sort();
         return page(names, (n) => n, request);
@@ -127,7 +168,28 @@ export class MemoryMetadata {
         storedBytes: this.storedBytes.get(tenant) ?? 0,
       }),
       manifestCount: async (repository) => this.repositories.get(repository)?.manifests.size ?? 0,
+      deleteRepository: async (tenant, repository) => this.deleteRepository(tenant, repository),
+      findBlob: async (tenant, digest) => this.blobs.get(`${tenant}/${digest}`),
     };
     return new Proxy(store as MetadataStore, { get: (target, p) => (p in target ? target[p as keyof MetadataStore] : unused) });
+  }
+}
+
+/** A BlobStore whose only used door is delete: it records what was deleted. */
+export class MemoryBlobs {
+  readonly deleted: BlobRecord[] = [];
+
+  asStore(): BlobStore {
+    const store: Pick<BlobStore, "delete"> = {
+      delete: async (_tenant, blob) => void this.deleted.push(blob),
+    };
+    return new Proxy(store as BlobStore, {
+      get: (target, p) =>
+        p in target
+          ? target[p as keyof BlobStore]
+          : () => {
+              throw new Error("not used by the admin API");
+            },
+    });
   }
 }

@@ -6,7 +6,7 @@ import { matchesRepositoryPatterns, parseRepositoryPattern, patternWithin } from
 import { RegistryError } from "../src/errors.ts";
 import type { Role, TenantId } from "../src/ports.ts";
 import { UNLIMITED } from "../src/services/plans.ts";
-import { MemoryMetadata, MemoryTenantStore } from "./admin-memory-stores.ts";
+import { MemoryBlobs, MemoryMetadata, MemoryTenantStore } from "./admin-memory-stores.ts";
 
 // The admin API over in-memory stores. Callers are named by a test header:
 //   x-test-principal: operator | key:<tenant>:<role>[:<pattern>,<pattern>] | bad (credentials refused)
@@ -21,14 +21,16 @@ async function authenticate(request: Request): Promise<Principal> {
 
 let tenants: MemoryTenantStore;
 let metadata: MemoryMetadata;
+let blobs: MemoryBlobs;
 let api: AdminApi;
 let now: number;
 
 beforeEach(() => {
   tenants = new MemoryTenantStore();
   metadata = new MemoryMetadata();
+  blobs = new MemoryBlobs();
   now = Date.UTC(2025, 0, 2, 3, 4, 5);
-  api = createAdminApi({ tenants, metadata: metadata.asStore(), clock: { now: () => now }, authenticate, maxPageSize: 100 });
+  api = createAdminApi({ tenants, metadata: metadata.asStore(), blobs: blobs.asStore(), clock: { now: () => now }, authenticate, maxPageSize: 100 });
 });
 
 interface CallOptions {
@@ -349,6 +351,40 @@ describe("usage and repositories", () => {
     expect((await call("GET", "/admin/v1/repositories/acme/none/manifests", op)).status).toBe(404);
   });
 
+  it("deletes a repository with its content: 204, its room back, the bytes of blobs only it linked, private again", async () => {
+    metadata.linkBlob("acme/web", "sha256:b1", 1_000);
+    metadata.linkBlob("acme/web", "sha256:b2", 2_000);
+    metadata.linkBlob("acme/tools/cli", "sha256:b2");
+    await call("PUT", "/admin/v1/repositories/acme/web/visibility", { ...op, body: { visibility: "public" } });
+    const r = await call("DELETE", "/admin/v1/repositories/acme/web", adminOf("acme"));
+    expect([r.status, r.text, r.headers.get("cache-control")]).toEqual([204, "", "no-store"]);
+    // The blob only acme/web linked goes with its bytes; the one acme/tools/cli links stays.
+    expect(blobs.deleted).toEqual([{ digest: "sha256:b1", size: 1_000 }]);
+    expect(await tenants.getVisibility("acme/web" as never)).toBe("private");
+    const usage = await call("GET", "/admin/v1/tenants/acme/usage", op);
+    expect(usage.json).toMatchObject({ repositories: { used: 1 }, storedBytes: { used: 50 + 2_000 } });
+    expect((await call("GET", "/admin/v1/tenants/acme/repositories", op)).json.repositories).toEqual([{ name: "acme/tools/cli", visibility: "private" }]);
+    expect((await call("GET", "/admin/v1/repositories/acme/web/manifests", op)).status).toBe(404);
+    const again = await call("DELETE", "/admin/v1/repositories/acme/web", op);
+    expect([again.status, errorCode(again)]).toEqual([404, "NOT_FOUND"]);
+  });
+
+  it("deletes a repository whose name ends like a sub-resource: DELETE only ever names a repository", async () => {
+    metadata.addManifest("acme/web/manifests", "sha256:05", { size: 5 });
+    expect((await call("DELETE", "/admin/v1/repositories/acme/web/manifests", op)).status).toBe(204);
+    expect(metadata.repositories.has("acme/web")).toBe(true);
+    expect(metadata.repositories.has("acme/web/manifests")).toBe(false);
+    const method = await call("POST", "/admin/v1/repositories/acme/web", op);
+    expect([method.status, method.headers.get("allow")]).toEqual([405, "DELETE"]);
+  });
+
+  it("deletes only within a pattern-limited admin key's repositories", async () => {
+    const outside = await call("DELETE", "/admin/v1/repositories/acme/tools/cli", adminOf("acme", "acme/web"));
+    expect([outside.status, errorCode(outside)]).toEqual([403, "DENIED"]);
+    expect(metadata.repositories.has("acme/tools/cli")).toBe(true);
+    expect((await call("DELETE", "/admin/v1/repositories/acme/web", adminOf("acme", "acme/web"))).status).toBe(204);
+  });
+
   it("shows a pattern-limited admin key only its repositories", async () => {
     const limited = adminOf("acme", "acme/web");
     const list = await call("GET", "/admin/v1/tenants/acme/repositories", limited);
@@ -379,6 +415,7 @@ describe("authorization", () => {
     ["PUT", "/admin/v1/plans/basic", limits],
     ["PUT", "/admin/v1/repositories/beta/web/visibility", { visibility: "public" }],
     ["GET", "/admin/v1/repositories/beta/web/manifests"],
+    ["DELETE", "/admin/v1/repositories/beta/web"],
   ];
   // What only the operator may do, whoever's tenant it names.
   const operatorOnly = new Set(["POST /admin/v1/tenants", "GET /admin/v1/tenants", "PATCH /admin/v1/tenants/beta", "DELETE /admin/v1/tenants/beta", "PUT /admin/v1/plans/basic"]);
@@ -480,6 +517,7 @@ describe("requests", () => {
     const failing = createAdminApi({
       tenants: Object.assign(Object.create(tenants) as MemoryTenantStore, { getTenant: async () => Promise.reject(new Error("disk on fire")) }),
       metadata: metadata.asStore(),
+      blobs: blobs.asStore(),
       clock: { now: () => now },
       authenticate,
       onUnexpectedError: (e) => seen.push(e),

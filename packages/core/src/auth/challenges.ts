@@ -1,5 +1,5 @@
-import type { Action } from "../ports.ts";
-import { repositoryScope } from "./scopes.ts";
+import type { AccessRequest } from "../ports.ts";
+import { CATALOG_SCOPE, repositoryScope } from "./scopes.ts";
 
 // WWW-Authenticate for the Docker token flow: where to get a token (realm), for which service, and
 // for repository requests the scope to ask for. error= tells a client whether its token was bad
@@ -12,10 +12,16 @@ export interface ChallengeSettings {
 
 export function bearerChallenge(
   settings: ChallengeSettings,
-  options: { repository?: string; actions?: readonly Action[]; error?: "invalid_token" | "insufficient_scope" | "invalid_request" } = {},
+  options: { scope?: string; error?: "invalid_token" | "insufficient_scope" | "invalid_request" } = {},
 ): string {
   const parts = [`realm="${settings.realm}"`, `service="${settings.service}"`];
-  if (options.repository && options.actions?.length) parts.push(`scope="${repositoryScope(options.repository, options.actions)}"`);
+  if (options.scope) parts.push(`scope="${options.scope}"`);
   if (options.error) parts.push(`error="${options.error}"`);
   return `Bearer ${parts.join(",")}`;
+}
+
+/** The scope a request needs, for its challenge: none for the base endpoint. */
+export function scopeOf(access: AccessRequest): string | undefined {
+  if (access.kind === "repository") return repositoryScope(access.repository, access.actions);
+  return access.kind === "catalog" ? CATALOG_SCOPE : undefined;
 }

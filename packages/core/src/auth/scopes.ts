@@ -35,6 +35,8 @@ export function parseScopes(values: readonly string[]): ScopeRequest[] {
   return scopes;
 }
 
+export const CATALOG_SCOPE = "registry:catalog:*";
+
 /** The scope string of a repository request, for challenges. */
 export function repositoryScope(name: string, actions: readonly Action[]): string {
   return `repository:${name}:${actions.join(",")}`;

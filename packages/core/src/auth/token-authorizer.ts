@@ -1,7 +1,7 @@
 import type { AccessRequest, AuthDecision, Authorizer, CatalogView, TenantId } from "../ports.ts";
 import type { AccessPolicy } from "./access-policy.ts";
 import type { Authenticator } from "./authenticator.ts";
-import { bearerChallenge } from "./challenges.ts";
+import { bearerChallenge, scopeOf } from "./challenges.ts";
 import { presentedCredentials } from "./credentials.ts";
 import { describePrincipal, type Principal } from "./principal.ts";
 import type { AccessClaims, RegistryTokens } from "./tokens.ts";
@@ -25,10 +25,11 @@ export class TokenAuthorizer implements Authorizer {
 
   async authorize(request: Request, access: AccessRequest, _context: unknown): Promise<AuthDecision> {
     const credentials = presentedCredentials(request.headers.get("authorization"));
+    const scope = scopeOf(access);
     const challenge = (error?: "invalid_token" | "insufficient_scope" | "invalid_request") =>
       bearerChallenge(
         { realm: this.deps.realm ?? defaultRealm(request), service: this.deps.service },
-        access.kind === "repository" ? { repository: access.repository, actions: access.actions, ...(error ? { error } : {}) } : error ? { error } : {},
+        { ...(scope ? { scope } : {}), ...(error ? { error } : {}) },
       );
     const refuse = (message: string, error?: "invalid_token" | "insufficient_scope" | "invalid_request"): AuthDecision => ({
       allowed: false,
