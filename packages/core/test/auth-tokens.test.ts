@@ -68,6 +68,16 @@ describe("registry tokens refuse forgeries", () => {
     expect(await tokens.verifyAccess(token)).toBeUndefined();
   });
 
+  it("a token verified once (and cached) is still refused after it expires", async () => {
+    let now = Date.now();
+    const tokens = await tokensWith([SECRET_A], () => now);
+    const { token } = await tokens.issueAccess(claims);
+    expect(await tokens.verifyAccess(token)).toMatchObject(claims);
+    expect(await tokens.verifyAccess(token)).toMatchObject(claims);
+    now += 301_000;
+    expect(await tokens.verifyAccess(token)).toBeUndefined();
+  });
+
   it("refuses a token signed by another key, even with our kid", async () => {
     const tokens = await tokensWith([SECRET_A]);
     const ours = await TokenKeySet.fromSecrets([SECRET_A]);
