@@ -1,12 +1,13 @@
+import { randomUUID } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { digestOf, RegistryError, type RepositoryName, type Role, type Tag, type TenantId } from "@stratus/core";
+import { digestOf, RegistryError, type BlobRecord, type RepositoryName, type Role, type Tag, type TenantId, type TenantLimits, type UploadId } from "@stratus/core";
 import { toWebRequest, writeWebResponse } from "@stratus/server";
-import { SqliteMetadataStore, SqliteTenantStore } from "@stratus/storage-local";
+import { openLocalStorage, type FileBlobStore, type LocalStorage, type SqliteMetadataStore, type SqliteTenantStore } from "@stratus/storage-local";
 import { createAdminApi, type AdminApi } from "../packages/core/src/admin/index.ts";
 import type { Principal } from "../packages/core/src/auth/principal.ts";
 import { stratus } from "../packages/cli/test/cli-test-support.ts";
@@ -31,8 +32,10 @@ async function authenticate(request: Request): Promise<Principal> {
 }
 
 let dataDir: string;
+let storage: LocalStorage;
 let tenants: SqliteTenantStore;
 let metadata: SqliteMetadataStore;
+let blobs: FileBlobStore;
 let api: AdminApi;
 let server: Server;
 let url: string;
@@ -40,9 +43,9 @@ const now = Date.UTC(2025, 4, 6, 7, 8, 9);
 
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), "stratus-admin-api-"));
-  metadata = new SqliteMetadataStore({ dataDir });
-  tenants = new SqliteTenantStore({ dataDir });
-  api = createAdminApi({ tenants, metadata, clock: { now: () => now }, authenticate });
+  storage = await openLocalStorage(dataDir);
+  ({ tenants, metadata, blobs } = storage);
+  api = createAdminApi({ tenants, metadata, blobs, clock: { now: () => now }, authenticate });
   server = createServer((req, res) => {
     void api.handle(toWebRequest(req)).then((response) => writeWebResponse(response, req, res));
   });
@@ -52,8 +55,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));
-  tenants.close();
-  metadata.close();
+  storage.close();
   await rm(dataDir, { recursive: true, force: true });
 });
 
@@ -74,6 +76,19 @@ async function push(tenant: string, repository: string, content: string, tags: s
   );
   expect(outcome).toEqual({ ok: true });
   return digestOf(bytes);
+}
+
+/** A blob through the file store and SQLite, as an upload commits it; the store's quota outcome. */
+async function commitBlob(tenant: string, repository: string, content: string, limits?: TenantLimits) {
+  const bytes = new TextEncoder().encode(content);
+  const id = randomUUID() as UploadId;
+  const staging = await blobs.createUpload(id, tenant as TenantId);
+  const appended = await blobs.appendUpload(id, staging, 0, (async function* () {
+    yield bytes;
+  })());
+  const { location } = await blobs.commitUpload(id, appended.staging, tenant as TenantId, digestOf(bytes), bytes.length);
+  const record: BlobRecord = { digest: digestOf(bytes), size: bytes.length, ...(location !== undefined ? { location } : {}) };
+  return { record, outcome: await metadata.commitBlob(tenant as TenantId, repository as RepositoryName, record, limits) };
 }
 
 describe("the admin API on SQLite", () => {
@@ -142,6 +157,40 @@ describe("the admin API on SQLite", () => {
     expect((await call("GET", "/admin/v1/tenants/acme/keys", op)).json.keys[0].revokedAt).toBe("2025-05-06T07:08:09.000Z");
   });
 
+  it("deletes a repository with its images over SQLite and files, giving its room back", async () => {
+    const op = "operator";
+    expect((await call("POST", "/admin/v1/tenants", op, { id: "shop" })).status).toBe(201);
+    const limits: TenantLimits = { repositories: 2, storedBytes: Number.MAX_SAFE_INTEGER, manifestsPerRepository: Number.MAX_SAFE_INTEGER };
+    const shared = await commitBlob("shop", "shop/a", "layer both repositories hold", limits);
+    const own = await commitBlob("shop", "shop/a", "layer only shop/a holds", limits);
+    expect((await metadata.linkBlob("shop" as TenantId, "shop/b" as RepositoryName, shared.record.digest, limits))?.ok).toBe(true);
+    const manifest = await push("shop", "shop/a", '{"shop":1}', ["v1"]);
+    expect((await call("PUT", "/admin/v1/repositories/shop/a/visibility", op, { visibility: "public" })).status).toBe(200);
+    // The tenant is full: a third repository is refused.
+    expect((await commitBlob("shop", "shop/c", "third", limits)).outcome).toMatchObject({ ok: false, limit: "repositories" });
+
+    // shop/b's admin key may not; shop's admin key limited to shop/a may.
+    expect((await call("DELETE", "/admin/v1/repositories/shop/a", "key:shop:admin:shop/b")).status).toBe(403);
+    expect((await call("DELETE", "/admin/v1/repositories/shop/a", "key:shop:admin:shop/a")).status).toBe(204);
+
+    expect(await metadata.tenantUsage("shop" as TenantId)).toEqual({ repositories: 1, storedBytes: shared.record.size });
+    expect(await metadata.repositoryExists("shop/a" as RepositoryName)).toBe(false);
+    expect(await metadata.getManifest("shop/a" as RepositoryName, { kind: "digest", digest: manifest })).toBeUndefined();
+    expect(await tenants.getVisibility("shop/a" as RepositoryName)).toBe("private");
+    // The blob only shop/a held is gone, bytes and all; the shared one is still served from shop/b.
+    expect(await metadata.findBlob("shop" as TenantId, own.record.digest)).toBeUndefined();
+    expect(await blobs.open("shop" as TenantId, own.record)).toBeUndefined();
+    expect(await metadata.findLinkedBlob("shop/b" as RepositoryName, shared.record.digest)).toEqual(shared.record);
+    const content = await blobs.open("shop" as TenantId, shared.record);
+    expect(content?.kind).toBe("stream");
+    if (content?.kind === "stream") await content.body.cancel();
+
+    // The room is back: the third repository fits now.
+    expect((await commitBlob("shop", "shop/c", "third", limits)).outcome).toEqual({ ok: true });
+    const again = await call("DELETE", "/admin/v1/repositories/shop/a", op);
+    expect([again.status, again.json.errors[0].code]).toEqual([404, "NOT_FOUND"]);
+  });
+
   it("deletes a tenant without content, with its keys", async () => {
     expect((await call("POST", "/admin/v1/tenants", "operator", { id: "empty" })).status).toBe(201);
     const key = await call("POST", "/admin/v1/tenants/empty/keys", "operator", { role: "pull" });
@@ -173,6 +222,16 @@ describe("the stratus CLI against the admin API on SQLite", () => {
     expect(usage.out).toContain("Tenant cli (plan starter)");
     expect(usage.out).toContain("No repositories yet.");
     expect(await stratus(["tenant", "delete", "cli"], { env: env() })).toMatchObject({ code: 0 });
+  });
+
+  it("deletes a repository, after which its tenant can be deleted", async () => {
+    expect((await stratus(["tenant", "create", "gone"], { env: env() })).code).toBe(0);
+    await push("gone", "gone/app", '{"gone":1}', ["latest"]);
+    expect((await stratus(["tenant", "delete", "gone"], { env: env() })).err).toContain("CONFLICT");
+    expect((await stratus(["repo", "delete", "gone/app"], { env: env() })).code).toBe(1);
+    expect(await stratus(["repo", "delete", "gone/app", "--yes"], { env: env() })).toEqual({ code: 0, out: "Deleted repository gone/app and every image in it.\n", err: "" });
+    expect(await stratus(["repo", "list", "gone"], { env: env() })).toEqual({ code: 0, out: "REPOSITORY  VISIBILITY\n", err: "" });
+    expect(await stratus(["tenant", "delete", "gone"], { env: env() })).toMatchObject({ code: 0 });
   });
 
   it("reports refusals: no credentials, wrong credentials, unknown tenant", async () => {

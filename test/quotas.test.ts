@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createRegistry, OpenOnLoopbackAuthorizer, type Digest, type Registry, type RepositoryName, type TenantId, type TenantLimits } from "@stratus/core";
+import { serverOptionsSchema, startServer, type RunningServer } from "@stratus/server";
 import { openLocalStorage, type LocalStorage } from "@stratus/storage-local";
 import { OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST, digestOf, expectOciError, utf8, type Bytes, type Descriptor } from "./http-api/client.ts";
 
@@ -212,5 +213,95 @@ describe("per-tenant limits through the HTTP API", () => {
     expect(await storage.metadata.tenantUsage(acme)).toMatchObject({ repositories: 3, storedBytes: 30 });
     // Only the winners' blobs are on disk.
     expect((await files()).filter((f) => f.startsWith("blobs/"))).toHaveLength(3);
+  });
+});
+
+describe("deleting a repository gives its room back", () => {
+  /** A small image (config, one layer, manifest) pushed to `name` with `tag`; the manifest's digest. */
+  async function pushImage(name: string, tag: string): Promise<string> {
+    const config = await pushBlob(name, utf8(`{"architecture":"amd64","os":"linux","name":"${name}"}`), OCI_CONFIG);
+    const layer = await pushBlob(name, new Uint8Array(randomBytes(200)));
+    const manifest = imageManifest(config, [layer]);
+    expect((await putManifest(name, tag, manifest)).status).toBe(201);
+    return digestOf(manifest);
+  }
+
+  it("frees the repository slot, the bytes and the files, and takes a new repository after", async () => {
+    limit({ repositories: 1 });
+    const first = await pushImage("acme/a", "v1");
+    const refused = await expectOciError(await postBlob("acme/b", new Uint8Array(randomBytes(10))), 403, "DENIED");
+    expect(refused.detail).toMatchObject({ limit: "repositories", max: 1, usage: 1 });
+    expect((await files()).filter((f) => f.startsWith("blobs/"))).toHaveLength(2);
+
+    expect(await registry.deleteRepository("acme/a" as RepositoryName)).toBe(true);
+    expect(await storage.metadata.tenantUsage(acme)).toEqual({ repositories: 0, storedBytes: 0 });
+    expect(await files()).toEqual([]);
+    await expectOciError(await call("GET", "/v2/acme/a/tags/list"), 404, "NAME_UNKNOWN");
+    await expectOciError(await call("GET", `/v2/acme/a/manifests/${first}`), 404, "MANIFEST_UNKNOWN");
+    expect(await (await call("GET", "/v2/_catalog")).json()).toEqual({ repositories: [] });
+    expect(await registry.deleteRepository("acme/a" as RepositoryName)).toBe(false);
+
+    // The slot is free: acme/b is created; then acme/a is the one refused.
+    await pushImage("acme/b", "v1");
+    await expectOciError(await postBlob("acme/a", new Uint8Array(randomBytes(10))), 403, "DENIED");
+    expect(await storage.metadata.tenantUsage(acme)).toMatchObject({ repositories: 1 });
+  });
+
+  it("keeps a blob another repository of the tenant holds, bytes and all", async () => {
+    const shared = await pushBlob("acme/a", new Uint8Array(randomBytes(300)));
+    await pushBlob("acme/a", new Uint8Array(randomBytes(40)));
+    expect((await call("POST", `/v2/acme/b/blobs/uploads/?mount=${shared.digest}&from=acme/a`)).status).toBe(201);
+    expect(await registry.deleteRepository("acme/a" as RepositoryName)).toBe(true);
+    expect(await storage.metadata.tenantUsage(acme)).toEqual({ repositories: 1, storedBytes: 300 });
+    const pulled = await call("GET", `/v2/acme/b/blobs/${shared.digest}`);
+    expect([pulled.status, (await pulled.bytes()).length]).toEqual([200, 300]);
+    expect((await files()).filter((f) => f.startsWith("blobs/"))).toHaveLength(1);
+  });
+});
+
+describe("deleting a repository through a multi-tenant server", () => {
+  let server: RunningServer;
+  let serverDir: string;
+  const adminToken = `operator-${randomBytes(24).toString("base64url")}`;
+
+  beforeEach(async () => {
+    serverDir = await mkdtemp(join(tmpdir(), "stratus-quotas-mt-"));
+    server = await startServer(
+      serverOptionsSchema.parse({ port: 0, dataDir: serverDir, logLevel: "silent", multiTenant: true, adminToken, tokenSecrets: randomBytes(32).toString("base64url") }),
+    );
+  });
+  afterEach(async () => {
+    await server.close();
+    await rm(serverDir, { recursive: true, force: true });
+  });
+
+  const send = (method: string, path: string, authorization: string, body?: unknown, type = "application/json") =>
+    fetch(new URL(path, server.url), {
+      method,
+      headers: { authorization, ...(body !== undefined ? { "content-type": type } : {}) },
+      ...(body !== undefined ? { body: body instanceof Uint8Array ? (body as Bytes) : JSON.stringify(body) } : {}),
+    });
+  const operator = `Bearer ${adminToken}`;
+
+  it("refuses a second repository on a plan of one, and takes it once the admin API deleted the first", async () => {
+    expect((await send("PUT", "/admin/v1/plans/one", operator, { limits: { repositories: 1, storedBytes: null, manifestsPerRepository: null } })).status).toBe(201);
+    expect((await send("POST", "/admin/v1/tenants", operator, { id: "solo", plan: "one" })).status).toBe(201);
+    const created = await send("POST", "/admin/v1/tenants/solo/keys", operator, { role: "push" });
+    const push = `Basic ${Buffer.from(`solo:${((await created.json()) as { key: string }).key}`).toString("base64")}`;
+    const blob = (name: string, bytes: Bytes) => send("POST", `/v2/${name}/blobs/uploads/?digest=${digestOf(bytes)}`, push, bytes, "application/octet-stream");
+
+    const layer = new Uint8Array(randomBytes(64));
+    expect((await blob("solo/a", layer)).status).toBe(201);
+    await expectOciError(await blob("solo/b", new Uint8Array(randomBytes(64))), 403, "DENIED");
+    // A push key may not use the admin API; the operator may.
+    expect((await send("DELETE", "/admin/v1/repositories/solo/a", push)).status).toBe(403);
+    expect((await send("DELETE", "/admin/v1/repositories/solo/a", operator)).status).toBe(204);
+    expect((await send("DELETE", "/admin/v1/repositories/solo/a", operator)).status).toBe(404);
+    expect((await send("HEAD", `/v2/solo/a/blobs/${digestOf(layer)}`, push)).status).toBe(404);
+
+    expect((await blob("solo/b", new Uint8Array(randomBytes(64)))).status).toBe(201);
+    const usage = (await (await send("GET", "/admin/v1/tenants/solo/usage", operator)).json()) as { repositories: unknown; storedBytes: { used: number } };
+    expect(usage.repositories).toEqual({ used: 1, limit: 1 });
+    expect(usage.storedBytes.used).toBe(64);
   });
 });

@@ -413,6 +413,140 @@ export function metadataStoreContract(name: string, make: () => Promise<Metadata
         expect(await store.manifestCount(web)).toBe(10);
       });
     });
+    describe("deleting a repository", () => {
+      const web = repo("acme/web");
+      const api = repo("acme/api");
+
+      /** acme/web with two tagged manifests (one a referrer of the other), a blob shared with acme/api and two only it links. */
+      async function fill() {
+        const shared = blob("shared-layer", 1_000);
+        const own = [blob("own-layer", 300), blob("own-config", 20)];
+        for (const b of [shared, ...own]) expect(await store.commitBlob(acme, web, b)).toEqual({ ok: true });
+        expect(await store.linkBlob(acme, api, shared.digest)).toEqual({ ok: true, blob: shared });
+        const image = manifest(web, '{"image":1}');
+        const signature = manifest(web, '{"signature":1}', { subject: image.digest, artifactType: "application/example.sig" });
+        await store.putManifest(acme, image, [tag("v1"), tag("latest")]);
+        await store.putManifest(acme, signature, [tag("sig")]);
+        await store.putManifest(acme, manifest(api, '{"api":1}'), [tag("v1")]);
+        await store.commitBlob(globex, repo("globex/web"), shared);
+        return { shared, own, image, signature };
+      }
+
+      it("deletes manifests, tags, referrers and links, gives back exactly its room and returns the blobs only it linked", async () => {
+        const { shared, own, image, signature } = await fill();
+        const before = await store.tenantUsage(acme);
+        const globexBefore = await store.tenantUsage(globex);
+        const result = await store.deleteRepository(acme, web);
+        expect(result.deleted).toBe(true);
+        expect([...result.orphans].sort((a, b) => (a.digest < b.digest ? -1 : 1))).toEqual([...own].sort((a, b) => (a.digest < b.digest ? -1 : 1)));
+        const ownBytes = own.reduce((sum, b) => sum + b.size, 0);
+        expect(await store.tenantUsage(acme)).toEqual({
+          repositories: before.repositories - 1,
+          storedBytes: before.storedBytes - ownBytes - image.bytes.byteLength - signature.bytes.byteLength,
+        });
+        expect(await store.tenantUsage(globex)).toEqual(globexBefore);
+
+        expect(await store.repositoryExists(web)).toBe(false);
+        expect(await store.listRepositories({ limit: 10 }, "acme/")).toEqual({ items: [api], more: false });
+        expect(await store.listTags(web, { limit: 10 })).toBeUndefined();
+        for (const t of ["v1", "latest", "sig"]) expect(await store.getManifest(web, { kind: "tag", tag: tag(t) })).toBeUndefined();
+        for (const m of [image, signature]) expect(await store.getManifest(web, { kind: "digest", digest: m.digest })).toBeUndefined();
+        expect(await store.listReferrers(web, image.digest)).toEqual([]);
+        expect(await store.listManifests(web, { limit: 10 })).toEqual({ items: [], more: false });
+        expect(await store.manifestCount(web)).toBe(0);
+        for (const b of [shared, ...own]) expect(await store.findLinkedBlob(web, b.digest)).toBeUndefined();
+        for (const b of own) expect(await store.findBlob(acme, b.digest)).toBeUndefined();
+        // The blob acme/api links stays, readable there and counted once; so does everything of acme/api and of globex.
+        expect(await store.findBlob(acme, shared.digest)).toEqual(shared);
+        expect(await store.findLinkedBlob(api, shared.digest)).toEqual(shared);
+        expect((await store.getManifest(api, { kind: "tag", tag: tag("v1") }))?.bytes).toEqual(manifest(api, '{"api":1}').bytes);
+        expect(await store.findLinkedBlob(repo("globex/web"), shared.digest)).toEqual(shared);
+        expect(await store.tenantUsage(acme)).toEqual({ repositories: 1, storedBytes: shared.size + manifest(api, '{"api":1}').bytes.byteLength });
+      });
+
+      it("answers deleted false for an unknown repository, or another tenant's, changing nothing", async () => {
+        await fill();
+        const before = await store.tenantUsage(acme);
+        expect(await store.deleteRepository(acme, repo("acme/none"))).toEqual({ deleted: false, orphans: [] });
+        expect(await store.deleteRepository(globex, web)).toEqual({ deleted: false, orphans: [] });
+        expect(await store.repositoryExists(web)).toBe(true);
+        expect(await store.tenantUsage(acme)).toEqual(before);
+        expect(await store.deleteRepository(acme, web)).toMatchObject({ deleted: true });
+        expect(await store.deleteRepository(acme, web)).toEqual({ deleted: false, orphans: [] });
+      });
+
+      it("deletes an empty repository, and the last one of a tenant down to zero", async () => {
+        await store.commitBlob(acme, web, blob("only", 5));
+        expect(await store.unlinkBlob(acme, web, digest("only"))).toMatchObject({ unlinked: true });
+        expect(await store.deleteRepository(acme, web)).toEqual({ deleted: true, orphans: [] });
+        expect(await store.tenantUsage(acme)).toEqual({ repositories: 0, storedBytes: 0 });
+        expect(await store.listRepositories({ limit: 10 })).toEqual({ items: [], more: false });
+      });
+
+      it("lets a tenant at its repository limit create another once one is deleted", async () => {
+        const limits = limited({ repositories: 2 });
+        await fill();
+        expect(await store.commitBlob(acme, repo("acme/new"), blob("new", 7), limits)).toEqual({ ok: false, limit: "repositories", max: 2, usage: 2 });
+        await store.deleteRepository(acme, web);
+        expect(await store.commitBlob(acme, repo("acme/new"), blob("new", 7), limits)).toEqual({ ok: true });
+        expect(await store.putManifest(acme, manifest(repo("acme/third"), "{}"), [], limits)).toEqual({ ok: false, limit: "repositories", max: 2, usage: 2 });
+        expect((await store.tenantUsage(acme)).repositories).toBe(2);
+      });
+
+      it("takes a push into the deleted name again as a new repository, counted once", async () => {
+        const { shared, own, image } = await fill();
+        await store.deleteRepository(acme, web);
+        const after = await store.tenantUsage(acme);
+        // Blobs the tenant still has link without new bytes; the ones that went are new again.
+        expect(await store.linkBlob(acme, web, shared.digest, limited({ repositories: 2 }))).toEqual({ ok: true, blob: shared });
+        expect(await store.commitBlob(acme, web, own[0]!)).toEqual({ ok: true });
+        expect(await store.putManifest(acme, image, [tag("v1")])).toEqual({ ok: true });
+        expect(await store.tenantUsage(acme)).toEqual({ repositories: after.repositories + 1, storedBytes: after.storedBytes + own[0]!.size + image.bytes.byteLength });
+        expect(await store.manifestCount(web)).toBe(1);
+        expect(await store.listTags(web, { limit: 10 })).toEqual({ items: ["v1"], more: false });
+        expect((await store.getManifest(web, { kind: "tag", tag: tag("v1") }))?.createdAt).toBe(image.createdAt);
+        expect(await store.findLinkedBlob(web, own[1]!.digest)).toBeUndefined();
+        expect((await store.deleteRepository(acme, web)).orphans).toEqual([own[0]]);
+        expect(await store.tenantUsage(acme)).toEqual(after);
+      });
+
+      it("deletes a repository of many manifests, tags and links", async () => {
+        for (let i = 0; i < 60; i++) {
+          await store.commitBlob(acme, web, blob(`many-${i}`, 10));
+          await store.putManifest(acme, manifest(web, `{"many":${i}}`), [tag(`v${i}`), tag(`w${i}`)]);
+        }
+        const result = await store.deleteRepository(acme, web);
+        expect(result.deleted).toBe(true);
+        expect(result.orphans).toHaveLength(60);
+        expect(await store.tenantUsage(acme)).toEqual({ repositories: 0, storedBytes: 0 });
+      });
+
+      it("stays exact when pushes race the delete", async () => {
+        await fill();
+        const racers = Array.from({ length: 6 }, (_, i) => manifest(web, `{"racer":${i}}`));
+        const [deleted] = await Promise.all([
+          store.deleteRepository(acme, web),
+          ...racers.map((m, i) => store.putManifest(acme, m, [tag(`r${i}`)])),
+          ...racers.map((_, i) => store.commitBlob(acme, web, blob(`racer-blob-${i}`, 100))),
+        ]);
+        expect(deleted.deleted).toBe(true);
+        // Whatever landed after the delete is a repository again, counted once, with exactly its content.
+        const exists = await store.repositoryExists(web);
+        const manifests = (await store.listManifests(web, { limit: 100 })).items;
+        const linked = (await Promise.all(racers.map((_, i) => store.findLinkedBlob(web, digest(`racer-blob-${i}`))))).filter((b) => b !== undefined);
+        const api1 = manifest(api, '{"api":1}').bytes.byteLength;
+        const manifestBytes = manifests.reduce((sum, m) => sum + m.size, 0);
+        expect(await store.tenantUsage(acme)).toEqual({
+          repositories: exists ? 2 : 1,
+          storedBytes: 1_000 + api1 + manifestBytes + linked.reduce((sum, b) => sum + b!.size, 0),
+        });
+        expect(await store.manifestCount(web)).toBe(manifests.length);
+        if (!exists) expect(manifests.length + linked.length).toBe(0);
+        // Orphans are only blobs that went: none of them is still recorded.
+        for (const orphan of deleted.orphans) expect(await store.findBlob(acme, orphan.digest)).toBeUndefined();
+      });
+    });
+
     describe("quotas", () => {
       const web = repo("acme/web");
       const api = repo("acme/api");

@@ -593,7 +593,7 @@ export function multiTenantSuite(name: string, start: StartMultiTenant): void {
     });
 
     describe("plans", () => {
-      it("with a plan of 1 repository the second repository's push is refused 403 DENIED naming the limit; deleting content does not free the slot", async () => {
+      it("with a plan of 1 repository the second repository's push is refused 403 DENIED naming the limit; deleting the repository frees it", async () => {
         const plan = `one-repo-${randomBytes(3).toString("hex")}`;
         await client.putPlan(plan, { repositories: 1, storedBytes: null, manifestsPerRepository: null });
         const tenant = await client.createTenant(uniqueTenant("p"), plan);
@@ -614,15 +614,19 @@ export function multiTenantSuite(name: string, start: StartMultiTenant): void {
         // The first repository takes more.
         await client.pushImage(`${tenant}/first`, "v2", basic(key));
 
-        // Deleting all of the first repository's content leaves the repository itself: no endpoint
-        // deletes a repository (ports.ts has no such operation), so its slot stays taken.
-        for (const reference of [first.manifestDigest]) {
-          const res = await client.send("DELETE", `/v2/${tenant}/first/manifests/${reference}`, basic(key));
-          expect(res.status, await describeFailure(res)).toBe(202);
-        }
-        const usage = await client.admin("GET", `/admin/v1/tenants/${tenant}/usage`);
-        expect(((await usage.json()) as { repositories: { used: number; limit: number } }).repositories).toEqual({ used: 1, limit: 1 });
+        // Deleting a manifest gives its bytes back but keeps the repository: its slot stays taken.
+        const del = await client.send("DELETE", `/v2/${tenant}/first/manifests/${first.manifestDigest}`, basic(key));
+        expect(del.status, await describeFailure(del)).toBe(202);
+        const usageOf = async () => (await (await client.admin("GET", `/admin/v1/tenants/${tenant}/usage`)).json()) as { repositories: { used: number }; storedBytes: { used: number } };
+        expect((await usageOf()).repositories.used).toBe(1);
         await expectRepositoryLimit(await client.send("POST", `/v2/${tenant}/second/blobs/uploads/?digest=${sha256(blob)}`, basic(key), { body: blob }));
+
+        // Deleting the repository (admin API) gives the slot and every byte back: the push now succeeds.
+        const gone = await client.admin("DELETE", `/admin/v1/repositories/${tenant}/first`);
+        expect(gone.status, await describeFailure(gone)).toBe(204);
+        expect(await usageOf()).toMatchObject({ repositories: { used: 0 }, storedBytes: { used: 0 } });
+        await client.pushImage(`${tenant}/second`, "v1", basic(key));
+        expect((await usageOf()).repositories.used).toBe(1);
       });
     });
   });

@@ -31,7 +31,7 @@ Commands:
   plan list|set                            manage plans: the limits tenants get
   key create|list|revoke                   manage a tenant's API keys
   usage <tenant>                           a tenant's usage against its plan
-  repo list|visibility                     a tenant's repositories; make one public or private
+  repo list|delete|visibility              a tenant's repositories; delete one (--yes), make one public or private
   manifests <repository>                   a repository's manifests, tags, sizes and dates
   login <registry> --tenant T --key-stdin  save a key in the docker config
 

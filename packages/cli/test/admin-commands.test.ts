@@ -240,6 +240,21 @@ describe("usage, repositories and manifests", () => {
     expect([bad.code, bad.err]).toEqual([1, expect.stringContaining("public or private")]);
   });
 
+  it("deletes a repository only with --yes, and says that every image goes", async () => {
+    const refused = await stratus(["repo", "delete", "acme/web/api"], { env });
+    expect([refused.code, refused.err]).toEqual([1, expect.stringContaining("deletes every image in acme/web/api, with no undo; add --yes")]);
+    expect(server.requests).toHaveLength(0);
+    server.replies.set("DELETE /admin/v1/repositories/acme/web/api", { status: 204 });
+    const run = await stratus(["repo", "delete", "acme/web/api", "--yes"], { env });
+    expect(run).toEqual({ code: 0, out: "Deleted repository acme/web/api and every image in it.\n", err: "" });
+    expect(last()).toMatchObject({ method: "DELETE", url: "/admin/v1/repositories/acme/web/api" });
+    server.replies.set("DELETE /admin/v1/repositories/acme/none", { status: 404, body: { errors: [{ code: "NOT_FOUND", message: "no repository acme/none", detail: null }] } });
+    const unknown = await stratus(["repo", "delete", "acme/none", "--yes"], { env });
+    expect([unknown.code, unknown.err]).toEqual([1, "stratus: no repository acme/none (NOT_FOUND, HTTP 404)\n"]);
+    const help = await stratus(["repo", "delete", "--help"], { env });
+    expect(help.out).toContain("Deletes every image in the repository");
+  });
+
   it("lists repositories and manifests across pages", async () => {
     server.replies.set("GET /admin/v1/tenants/acme/repositories", { body: { repositories: [{ name: "acme/web", visibility: "public" }] } });
     expect((await stratus(["repo", "list", "acme"], { env })).out).toBe("REPOSITORY  VISIBILITY\nacme/web    public\n");

@@ -1,4 +1,5 @@
 import { CreateBucketCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
+import { DynamoDBDocumentClient, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { randomUUID } from "node:crypto";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { RegistryError, digestOf } from "@stratus/core";
@@ -240,6 +241,126 @@ describe("DynamoMetadataStore", () => {
       expect(removal.counts.TransactWriteItems).toBeGreaterThanOrEqual(2);
       expect(await scanTable(fixture.table).then((items) => items.filter((i) => i.SK.startsWith("T#")))).toEqual([]);
       counter.detach();
+    });
+  });
+
+  describe("deleting a repository", () => {
+    beforeEach(async () => {
+      fixture = await dynamoFixture();
+    });
+
+    /** Whether a TransactWriteItems input (marshalled or not yet) is deleteRepository's last transaction: it deletes a marker. */
+    const removesMarker = (input: unknown) =>
+      ((input as { TransactItems?: { Delete?: { Key?: { SK?: unknown } } }[] }).TransactItems ?? []).some((item) => {
+        const sk = item.Delete?.Key?.SK;
+        return sk === "R" || (sk as { S?: string } | undefined)?.S === "R";
+      });
+
+    /** Runs `work` with `hook` called once, through a second store on the table, when `when` says so (before or after the request). */
+    async function racing<T>(
+      work: () => Promise<T>,
+      when: { command: string; test?: (input: unknown) => boolean; after?: boolean },
+      hook: (other: DynamoMetadataStore) => Promise<void>,
+    ) {
+      const otherClient = dynamoClient();
+      const other = new DynamoMetadataStore({ client: otherClient, tableName: fixture.table });
+      let armed = true;
+      const name = `racing-${randomUUID()}`;
+      fixture.client.middlewareStack.add(
+        (next, context) => async (args) => {
+          const hit = armed && context.commandName === when.command && (when.test?.(args.input) ?? true);
+          if (hit && !when.after) {
+            armed = false;
+            await hook(other);
+          }
+          const out = await next(args);
+          if (hit && when.after) {
+            armed = false;
+            await hook(other);
+          }
+          return out;
+        },
+        { step: "initialize", name },
+      );
+      const counter = countRequests(fixture.client);
+      try {
+        return await counter.measure(work);
+      } finally {
+        counter.detach();
+        fixture.client.middlewareStack.remove(name);
+        otherClient.destroy();
+      }
+    }
+
+    it("deletes a link that lands just before its last transaction, which the link cancels", async () => {
+      const first = { digest: digest("first"), size: 10 };
+      const late = { digest: digest("late"), size: 5 };
+      await fixture.store.commitBlob(acme, web, first);
+      await fixture.store.putManifest(acme, manifest(web, '{"d":1}'), [tag("v1")]);
+      const run = await racing(
+        () => fixture.store.deleteRepository(acme, web),
+        { command: "TransactWriteItemsCommand", test: removesMarker },
+        async (other) => expect(await other.commitBlob(acme, web, late)).toEqual({ ok: true }),
+      );
+      expect(run.result.deleted).toBe(true);
+      expect([...run.result.orphans].sort((a, b) => a.size - b.size)).toEqual([late, first]);
+      // Two rounds: the first last transaction was cancelled by the link, whose unlink came before the second.
+      expect(run.counts.TransactWriteItems).toBe(1 + 1 + 1 + 1 + 1);
+      expect(await fixture.store.repositoryExists(web)).toBe(false);
+      expect(await fixture.store.tenantUsage(acme)).toEqual({ repositories: 0, storedBytes: 0 });
+      expect(await scanTable(fixture.table).then((items) => items.filter((i) => i.PK.startsWith("R#") || i.PK === "CATALOG"))).toEqual([]);
+      await expectConsistent(fixture);
+    });
+
+    it("lets a push that read the repository before the delete create it anew after, counted once", async () => {
+      await fixture.store.commitBlob(acme, web, { digest: digest("old"), size: 100 });
+      await fixture.store.putManifest(acme, manifest(web, '{"old":1}'), [tag("v1")]);
+      const late = { digest: digest("late"), size: 7 };
+      const run = await racing(
+        () => fixture.store.commitBlob(acme, web, late),
+        { command: "BatchGetItemCommand", after: true },
+        async (other) => expect((await other.deleteRepository(acme, web)).deleted).toBe(true),
+      );
+      expect(run.result).toEqual({ ok: true });
+      // The link's transaction found no marker (cancelled), read again and created the repository.
+      expect(run.counts).toEqual({ BatchGetItem: 2, TransactWriteItems: 2 });
+      expect(await fixture.store.listRepositories({ limit: 10 })).toEqual({ items: [web], more: false });
+      expect(await fixture.store.findLinkedBlob(web, late.digest)).toEqual(late);
+      expect(await fixture.store.listTags(web, { limit: 10 })).toEqual({ items: [], more: false });
+      expect((await expectConsistent(fixture)).get("acme")).toEqual({ repositories: 1, storedBytes: 7 });
+    });
+
+    it("deletes a repository whose marker was written before markers had versions", async () => {
+      const unversioned = async () => {
+        const client = dynamoClient();
+        await DynamoDBDocumentClient.from(client).send(new UpdateCommand({ TableName: fixture.table, Key: { PK: `R#${web}`, SK: "R" }, UpdateExpression: "REMOVE ver" }));
+        client.destroy();
+      };
+      const legacy = { digest: digest("legacy"), size: 3 };
+      await fixture.store.commitBlob(acme, web, legacy);
+      await unversioned();
+      expect(await fixture.store.deleteRepository(acme, web)).toEqual({ deleted: true, orphans: [legacy] });
+      expect(await fixture.store.tenantUsage(acme)).toEqual({ repositories: 0, storedBytes: 0 });
+      // A link added since gives it a version; the delete works either way.
+      await fixture.store.commitBlob(acme, web, legacy);
+      await unversioned();
+      await fixture.store.commitBlob(acme, web, { digest: digest("since"), size: 4 });
+      expect((await scanTable(fixture.table)).find((i) => i.SK === "R")?.ver).toEqual(expect.any(String));
+      expect((await fixture.store.deleteRepository(acme, web)).orphans).toHaveLength(2);
+      await expectConsistent(fixture);
+    });
+
+    it("stays consistent when deletes race pushes into the same repository", async () => {
+      for (let round = 0; round < 3; round++) {
+        await fixture.store.commitBlob(acme, web, { digest: digest(`base-${round}`), size: 10 });
+        await Promise.all([
+          fixture.store.deleteRepository(acme, web),
+          fixture.store.deleteRepository(acme, web),
+          ...Array.from({ length: 4 }, (_, i) => fixture.store.putManifest(acme, manifest(web, `{"round":${round},"i":${i}}`), [tag(`v${i}`), tag("latest")])),
+          ...Array.from({ length: 4 }, (_, i) => fixture.store.commitBlob(acme, web, { digest: digest(`race-${round}-${i}`), size: 10 + i })),
+        ]);
+        await expectConsistent(fixture);
+      }
     });
   });
 

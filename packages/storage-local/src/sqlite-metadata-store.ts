@@ -1,6 +1,6 @@
 import Database from "better-sqlite3";
 import { join } from "node:path";
-import { StorageUnavailableError } from "@stratus/core";
+import { guard, toPage } from "./sqlite-support.ts";
 import type {
   BlobRecord, Digest, ManifestRecord, ManifestReference, ManifestSummary, MetadataStore, Page, PageRequest, QuotaExceeded, QuotaOutcome,
   ReferrerRecord, RepositoryName, Tag, TenantId, TenantLimits, TenantUsage, UploadId, UploadSession,
@@ -475,19 +475,4 @@ function toManifest(row: ManifestRow): ManifestRecord {
 
 function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
-/** Fetched limit + 1 rows: the extra one only says whether there is more. */
-function toPage(items: string[], limit: number): Page {
-  return items.length > limit ? { items: items.slice(0, limit), more: true } : { items, more: false };
-}
-
-/** SQLite failures (disk full, I/O error, locked past busy_timeout, corrupt file) become StorageUnavailableError. */
-function guard<T>(what: string, body: () => T): T {
-  try {
-    return body();
-  } catch (error) {
-    if (error instanceof Database.SqliteError) throw new StorageUnavailableError(`${what}: ${error.code}`, { cause: error });
-    throw error;
-  }
 }

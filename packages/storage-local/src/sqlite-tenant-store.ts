@@ -1,6 +1,6 @@
 import Database from "better-sqlite3";
 import { join } from "node:path";
-import { StorageUnavailableError } from "@stratus/core";
+import { guard, toPage } from "./sqlite-support.ts";
 import type {
   ApiKeyRecord, Page, PageRequest, Plan, RepositoryName, Role, Tenant, TenantId, TenantStore, Visibility,
 } from "@stratus/core";
@@ -218,19 +218,4 @@ function toKey(row: KeyRow | undefined): ApiKeyRecord | undefined {
   if (row.last_used_at !== null) key.lastUsedAt = row.last_used_at;
   if (row.revoked_at !== null) key.revokedAt = row.revoked_at;
   return key;
-}
-
-/** Fetched limit + 1 rows: the extra one only says whether there is more. */
-function toPage<T>(items: T[], limit: number): { items: T[]; more: boolean } {
-  return items.length > limit ? { items: items.slice(0, limit), more: true } : { items, more: false };
-}
-
-/** SQLite failures (disk full, I/O error, locked past busy_timeout, corrupt file) become StorageUnavailableError. */
-function guard<T>(what: string, body: () => T): T {
-  try {
-    return body();
-  } catch (error) {
-    if (error instanceof Database.SqliteError) throw new StorageUnavailableError(`${what}: ${error.code}`, { cause: error });
-    throw error;
-  }
 }

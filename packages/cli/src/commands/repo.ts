@@ -2,7 +2,7 @@ import { repositoryPath, segment, type Command, type CommandGroup } from "../com
 import { formatBytes, formatTime, json, table } from "../format.ts";
 import { CliError } from "../io.ts";
 
-// stratus repo list|visibility, and stratus manifests <repo> (like `az acr manifest list-metadata`).
+// stratus repo list|delete|visibility, and stratus manifests <repo> (like `az acr manifest list-metadata`).
 
 interface RepositoryView {
   name: string;
@@ -25,6 +25,21 @@ export const repoCommands: CommandGroup = {
     async run({ io, args, json: asJson, client }) {
       const repositories = await client().listAll<RepositoryView>(`/admin/v1/tenants/${segment(args[0]!)}/repositories`, "repositories");
       io.out(asJson ? json(repositories) : table(["repository", "visibility"], repositories.map((r) => [r.name, r.visibility])));
+    },
+  },
+  delete: {
+    usage: "repo delete <name> --yes",
+    summary: "delete a repository with every image in it, giving its room back to the tenant",
+    options: { yes: { type: "boolean" } },
+    positionals: ["name"],
+    help:
+      "Deletes every image in the repository: its manifests, tags and referrers, and the blobs no other\n" +
+      "repository of the tenant holds. There is no undo. It asks nothing, so --yes is required.\n",
+    async run({ io, args, values, client }) {
+      const name = args[0]!;
+      if (values.yes !== true) throw new CliError(`this deletes every image in ${name}, with no undo; add --yes to go ahead\nUsage: stratus repo delete <name> --yes`);
+      await client().call("DELETE", `/admin/v1/repositories/${repositoryPath(name)}`);
+      io.out(`Deleted repository ${name} and every image in it.\n`);
     },
   },
   visibility: {
