@@ -559,6 +559,15 @@ describe("repository patterns", () => {
     expect(() => parseRepositoryPattern(pattern)).toThrow(/invalid repository pattern/);
   });
 
+  it("bounds wildcards, so no pattern can make matching a 255-character name expensive", () => {
+    expect(() => parseRepositoryPattern("acme/a*a*a*a*a*b")).toThrow(/at most 2 "\*\*" components and 4 "\*" wildcards/);
+    expect(() => parseRepositoryPattern("acme/**/a/**/b/**/c")).toThrow(/at most/);
+    const worst = parseRepositoryPattern("acme/**/a*a*a*a/**");
+    const started = performance.now();
+    expect(matchesRepositoryPatterns(`acme/${"a/".repeat(120)}b`, [worst])).toBe(false);
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+
   it("collapses consecutive **", () => {
     expect(parseRepositoryPattern("acme/**/**/x").source).toBe("acme/**/x");
   });

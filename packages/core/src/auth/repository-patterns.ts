@@ -14,6 +14,10 @@ export interface RepositoryPattern {
 }
 
 const MAX_PATTERN_LENGTH = 255;
+// Each wildcard is a backtracking point of the compiled regex: a few keep matching linear-ish on a
+// 255-character name; dozens would let a tenant admin's pattern burn the registry's CPU.
+const MAX_STARS = 4;
+const MAX_DOUBLE_STARS = 2;
 // A component of the name grammar (oci/names.ts), with "*" allowed anywhere inside it.
 const COMPONENT = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
 
@@ -48,6 +52,11 @@ export function parseRepositoryPattern(value: string): RepositoryPattern {
       );
     }
     components.push(component);
+  }
+  const doubleStars = components.filter((c) => c === "**").length;
+  const stars = components.filter((c) => c !== "**").reduce((n, c) => n + c.split("*").length - 1, 0);
+  if (doubleStars > MAX_DOUBLE_STARS || stars > MAX_STARS) {
+    throw new RepositoryPatternError(value, `use at most ${MAX_DOUBLE_STARS} "**" components and ${MAX_STARS} "*" wildcards`);
   }
   return { source: components.join("/"), components, regex: compile(components) };
 }
