@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { cleanupNow, installExitHandlers } from "./cleanup.ts";
 import { MANIFEST_ACCEPT, seedImage, type SeededImage } from "./client.ts";
 import { runLoad, type LoadResult, type LoadSpec } from "./load.ts";
-import { basicAuth, createTenantAndKey, fetchToken, seedImageAs, startMultiTenantStratus, tokenPath, type MultiTenantRegistry } from "./multi-tenant.ts";
+import { basicAuth, createTenantAndKey, fetchToken, startMultiTenantStratus, tokenPath, type MultiTenantRegistry } from "./multi-tenant.ts";
 import { describeMachine, renderTable, ratio, type Row } from "./report.ts";
 import { REPO_ROOT, startStratus, type RunningRegistry } from "./servers.ts";
 
@@ -58,7 +58,7 @@ async function measure(open: RunningRegistry, multi: MultiTenantRegistry, errors
   const openImage = await seedImage(open.origin, REPO);
   const key = await createTenantAndKey(multi, TENANT, "push");
   const basic = basicAuth(TENANT, key);
-  const multiImage = await seedImageAs(multi.origin, basic, REPO);
+  const multiImage = await seedImage(multi.origin, REPO, "v1", basic);
   log(`  seeded ${REPO}:v1 in both (multi-tenant: tenant ${TENANT}, a push key, pushed with Basic credentials)`);
 
   const measured: Measured[] = [];

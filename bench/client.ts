@@ -12,19 +12,22 @@ function uploadUrl(origin: string, location: string | null, digest: string): str
   return url.toString();
 }
 
-async function expectStatus(res: Response, status: number, what: string): Promise<void> {
+export async function expectStatus(res: Response, status: number, what: string): Promise<void> {
   if (res.status !== status) throw new Error(`${what}: HTTP ${res.status} (expected ${status}): ${await res.text()}`);
 }
 
+/** Credentials for every request, as an Authorization header value; none on an open registry. */
+const authHeaders = (authorization?: string): Record<string, string> => (authorization ? { authorization } : {});
+
 /** Monolithic upload: POST, then PUT ?digest= with the bytes. */
-export async function pushBlob(origin: string, repo: string, bytes: Uint8Array): Promise<string> {
+export async function pushBlob(origin: string, repo: string, bytes: Uint8Array, authorization?: string): Promise<string> {
   const digest = sha256(bytes);
-  const post = await fetch(`${origin}/v2/${repo}/blobs/uploads/`, { method: "POST" });
+  const post = await fetch(`${origin}/v2/${repo}/blobs/uploads/`, { method: "POST", headers: authHeaders(authorization) });
   await expectStatus(post, 202, "POST upload");
   await post.arrayBuffer();
   const put = await fetch(uploadUrl(origin, post.headers.get("location"), digest), {
     method: "PUT",
-    headers: { "content-type": "application/octet-stream" },
+    headers: { ...authHeaders(authorization), "content-type": "application/octet-stream" },
     body: new Uint8Array(bytes), // a copy typed over a plain ArrayBuffer, as fetch's types want
   });
   await expectStatus(put, 201, "PUT blob");
@@ -47,12 +50,12 @@ export const MANIFEST_ACCEPT = [
   "application/vnd.docker.distribution.manifest.list.v2+json",
 ].join(", ");
 
-/** A small image (config + one 64 KiB layer + OCI manifest) for the request-rate scenario. */
-export async function seedImage(origin: string, repo = "bench/small", tag = "v1"): Promise<SeededImage> {
+/** A small image (config + one 64 KiB layer + OCI manifest) for the request-rate scenario; `authorization` for multi-tenant mode. */
+export async function seedImage(origin: string, repo = "bench/small", tag = "v1", authorization?: string): Promise<SeededImage> {
   const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } }));
   const layer = randomBytes(64 * 1024);
-  const configDigest = await pushBlob(origin, repo, config);
-  const layerDigest = await pushBlob(origin, repo, layer);
+  const configDigest = await pushBlob(origin, repo, config, authorization);
+  const layerDigest = await pushBlob(origin, repo, layer, authorization);
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
@@ -63,7 +66,7 @@ export async function seedImage(origin: string, repo = "bench/small", tag = "v1"
   );
   const res = await fetch(`${origin}/v2/${repo}/manifests/${tag}`, {
     method: "PUT",
-    headers: { "content-type": "application/vnd.oci.image.manifest.v1+json" },
+    headers: { ...authHeaders(authorization), "content-type": "application/vnd.oci.image.manifest.v1+json" },
     body: manifest,
   });
   await expectStatus(res, 201, "PUT manifest");

@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { closeSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort } from "../test/support/free-ports.ts";
 import { makeTempDir, removeDir, trackChild } from "./cleanup.ts";
-import type { SeededImage } from "./client.ts";
+import { expectStatus } from "./client.ts";
 import { REPO_ROOT, type RunningRegistry } from "./servers.ts";
 
 // Stratus in multi-tenant mode for `npm run bench:auth`: started like bench/servers.ts starts the
@@ -22,7 +22,6 @@ export interface MultiTenantRegistry extends RunningRegistry {
 const CPU_PROF_DIR = process.env.STRATUS_BENCH_CPU_PROF_DIR;
 
 const secret = () => randomBytes(32).toString("base64url");
-const sha256 = (b: Uint8Array) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 
 export async function startMultiTenantStratus(): Promise<MultiTenantRegistry> {
   const dir = makeTempDir("multi-tenant");
@@ -115,10 +114,6 @@ async function stopChild(child: ChildProcess, graceMs = 5_000): Promise<void> {
   clearTimeout(timer);
 }
 
-async function expectStatus(res: Response, status: number, what: string): Promise<void> {
-  if (res.status !== status) throw new Error(`${what}: HTTP ${res.status} (expected ${status}): ${await res.text()}`);
-}
-
 export const basicAuth = (username: string, password: string) => `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}`;
 
 /** Creates the tenant and an API key with `role` through the admin API; answers the key string (shown once). */
@@ -151,48 +146,3 @@ export async function fetchToken(origin: string, authorization: string, scope: s
   return token;
 }
 
-async function pushBlobAs(origin: string, repo: string, bytes: Uint8Array, authorization: string): Promise<string> {
-  const digest = sha256(bytes);
-  const post = await fetch(`${origin}/v2/${repo}/blobs/uploads/`, { method: "POST", headers: { authorization } });
-  await expectStatus(post, 202, "POST upload");
-  await post.arrayBuffer();
-  const location = post.headers.get("location");
-  if (!location) throw new Error("upload response has no Location");
-  const url = new URL(location, origin);
-  url.searchParams.set("digest", digest);
-  const put = await fetch(url, {
-    method: "PUT",
-    headers: { authorization, "content-type": "application/octet-stream" },
-    body: new Uint8Array(bytes),
-  });
-  await expectStatus(put, 201, "PUT blob");
-  await put.arrayBuffer();
-  return digest;
-}
-
-/**
- * The same small image as client.ts's seedImage (config + one 64 KiB layer + OCI manifest), pushed
- * with credentials: seedImage sends none, and multi-tenant mode answers 401 to that.
- */
-export async function seedImageAs(origin: string, authorization: string, repo: string, tag = "v1"): Promise<SeededImage> {
-  const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } }));
-  const layer = randomBytes(64 * 1024);
-  const configDigest = await pushBlobAs(origin, repo, config, authorization);
-  const layerDigest = await pushBlobAs(origin, repo, layer, authorization);
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: "application/vnd.oci.image.manifest.v1+json",
-      config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: configDigest, size: config.length },
-      layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest: layerDigest, size: layer.length }],
-    }),
-  );
-  const res = await fetch(`${origin}/v2/${repo}/manifests/${tag}`, {
-    method: "PUT",
-    headers: { authorization, "content-type": "application/vnd.oci.image.manifest.v1+json" },
-    body: manifest,
-  });
-  await expectStatus(res, 201, "PUT manifest");
-  await res.arrayBuffer();
-  return { repo, tag, manifestDigest: sha256(manifest), manifestSize: manifest.length, layerDigest };
-}

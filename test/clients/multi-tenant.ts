@@ -1,12 +1,10 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { Agent, createServer, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
+import { readFile } from "node:fs/promises";
+import { Agent, createServer, request as httpRequest, type OutgoingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { serverOptionsSchema, startServer } from "../../packages/server/src/index.ts";
-import type { RecordingServer, SeenRequest } from "./server.ts";
+import { startRecordingServer, type RecordingServer, type SeenRequest } from "./server.ts";
 import { ToolError } from "./tools.ts";
 
 // Multi-tenant mode for the real-client auth suites (DESIGN.md "Auth"): the registry in-process with
@@ -20,37 +18,12 @@ export interface MultiTenantServer extends RecordingServer {
 }
 
 export async function startMultiTenantServer(): Promise<MultiTenantServer> {
-  const dataDir = await mkdtemp(join(tmpdir(), "stratus-clients-mt-"));
   const adminToken = randomBytes(32).toString("base64url");
-  const running = await startServer(
-    serverOptionsSchema.parse({
-      port: 0,
-      dataDir,
-      logLevel: "silent",
-      multiTenant: true,
-      adminToken,
-      tokenSecrets: randomBytes(32).toString("base64url"),
-    }),
+  const server = await startRecordingServer(
+    { multiTenant: true, adminToken, tokenSecrets: randomBytes(32).toString("base64url") },
+    "stratus-clients-mt-",
   );
-  const requests: SeenRequest[] = [];
-  running.server.prependListener("request", (req: IncomingMessage, res: ServerResponse) => {
-    const url = new URL(req.url ?? "/", "http://registry");
-    const seen: SeenRequest = { method: req.method ?? "", path: url.pathname, query: url.searchParams, headers: req.headers };
-    requests.push(seen);
-    res.once("finish", () => (seen.status = res.statusCode));
-  });
-  return {
-    running,
-    host: `127.0.0.1:${running.port}`,
-    dataDir,
-    requests,
-    adminToken,
-    admin: new AdminClient(running.url, adminToken),
-    async stop() {
-      await running.close();
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
+  return { ...server, adminToken, admin: new AdminClient(server.running.url, adminToken) };
 }
 
 export type Role = "pull" | "push" | "delete" | "admin";

@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { serverOptionsSchema, startServer, type RunningServer } from "../../packages/server/src/index.ts";
+import { serverOptionsSchema, startServer, type RunningServer, type ServerOptionsInput } from "../../packages/server/src/index.ts";
 
 /** One request as the server saw it, with the status it answered. */
 export interface SeenRequest {
@@ -23,10 +23,10 @@ export interface RecordingServer {
   stop(): Promise<void>;
 }
 
-/** The registry in-process on a random port and a fresh data dir, recording every request. */
-export async function startRecordingServer(): Promise<RecordingServer> {
-  const dataDir = await mkdtemp(join(tmpdir(), "stratus-clients-"));
-  const running = await startServer(serverOptionsSchema.parse({ port: 0, dataDir, logLevel: "silent" }));
+/** The registry in-process on a random port and a fresh data dir, recording every request; `options` add to the defaults. */
+export async function startRecordingServer(options: Partial<ServerOptionsInput> = {}, prefix = "stratus-clients-"): Promise<RecordingServer> {
+  const dataDir = await mkdtemp(join(tmpdir(), prefix));
+  const running = await startServer(serverOptionsSchema.parse({ port: 0, dataDir, logLevel: "silent", ...options }));
   const requests: SeenRequest[] = [];
   running.server.prependListener("request", (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://registry");
