@@ -23,10 +23,8 @@ export interface RecordingServer {
   stop(): Promise<void>;
 }
 
-/** The registry in-process on a random port and a fresh data dir, recording every request; `options` add to the defaults. */
-export async function startRecordingServer(options: Partial<ServerOptionsInput> = {}, prefix = "stratus-clients-"): Promise<RecordingServer> {
-  const dataDir = await mkdtemp(join(tmpdir(), prefix));
-  const running = await startServer(serverOptionsSchema.parse({ port: 0, dataDir, logLevel: "silent", ...options }));
+/** Every request the running server sees from now on, with the status it answered. */
+export function recordRequests(running: RunningServer): SeenRequest[] {
   const requests: SeenRequest[] = [];
   running.server.prependListener("request", (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? "/", "http://registry");
@@ -34,6 +32,14 @@ export async function startRecordingServer(options: Partial<ServerOptionsInput> 
     requests.push(seen);
     res.once("finish", () => (seen.status = res.statusCode));
   });
+  return requests;
+}
+
+/** The registry in-process on a random port and a fresh data dir, recording every request; `options` add to the defaults. */
+export async function startRecordingServer(options: Partial<ServerOptionsInput> = {}, prefix = "stratus-clients-"): Promise<RecordingServer> {
+  const dataDir = await mkdtemp(join(tmpdir(), prefix));
+  const running = await startServer(serverOptionsSchema.parse({ port: 0, dataDir, logLevel: "silent", ...options }));
+  const requests = recordRequests(running);
   return {
     running,
     host: `127.0.0.1:${running.port}`,

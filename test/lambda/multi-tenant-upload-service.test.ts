@@ -1,20 +1,19 @@
 import { randomBytes } from "node:crypto";
 import { rm } from "node:fs/promises";
-import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import { ListMultipartUploadsCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
-import { serverOptionsSchema, startServer, type RunningServer } from "@stratus/server";
+import type { RunningServer } from "@stratus/server";
 import { createS3Client } from "@stratus/storage-aws";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { LAMBDA_ENV } from "../../packages/lambda/src/config.ts";
 import { awsBackends } from "../aws/support/backends.ts";
 import { failure } from "../clients/multi-tenant.ts";
-import { layoutBlobs, layoutRef, type SeenRequest } from "../clients/server.ts";
+import { layoutBlobs, layoutRef, recordRequests, type SeenRequest } from "../clients/server.ts";
 import { describeWithTools, isolatedToolEnv, run, type ToolEnv } from "../clients/tools.ts";
 import { DEFAULT_SERVICE, MultiTenantClient, bearer, type ApiKey } from "../multi-tenant/deployment.ts";
 import { buildImageLayout, type BuiltImage } from "../support/oci-layout.ts";
 import { freePort } from "../support/free-ports.ts";
-import { startLambdaDeployment, type LambdaDeployment } from "./support/lambda-deployment.ts";
+import { startLambdaDeployment, startUploadService, type LambdaDeployment } from "./support/lambda-deployment.ts";
 
 // The production shape, multi-tenant: the registry Lambda behind the API Gateway emulation and the
 // upload service (the Node server on the same bucket and table), both in multi-tenant mode with the
@@ -39,7 +38,7 @@ describeWithTools(["skopeo"], "multi-tenant: skopeo through the Lambda and the u
   let authFile: string;
   let pushKey: ApiKey;
   /** What the upload service answered, as test/clients/multi-tenant.ts records a server. */
-  const uploadRequests: SeenRequest[] = [];
+  let uploadRequests: SeenRequest[] = [];
 
   const skopeo = (...args: string[]) => run("skopeo", ["--insecure-policy", ...args], tools.env, TEST_TIMEOUT);
   const ref = (repoAndTag: string) => `docker://${new URL(deployment.url).host}/${repoAndTag}`;
@@ -67,7 +66,6 @@ describeWithTools(["skopeo"], "multi-tenant: skopeo through the Lambda and the u
     deployment.exchanges.slice(from).filter((e) => e.path.includes("/blobs/uploads/") && e.method !== "POST");
 
   beforeAll(async () => {
-    const b = awsBackends();
     const tokenSecrets = `signing-${randomBytes(32).toString("base64url")}`;
     const adminToken = `operator-${randomBytes(24).toString("base64url")}`;
     const uploadSecret = randomBytes(32).toString("hex");
@@ -81,28 +79,8 @@ describeWithTools(["skopeo"], "multi-tenant: skopeo through the Lambda and the u
         [LAMBDA_ENV.uploadTokenSecret]: uploadSecret,
       },
     });
-    uploads = await startServer(
-      serverOptionsSchema.parse({
-        port: Number(new URL(uploadUrl).port),
-        logLevel: "silent",
-        storage: "aws",
-        bucket: deployment.env[LAMBDA_ENV.bucket],
-        table: deployment.env[LAMBDA_ENV.table],
-        region: b.region,
-        s3Endpoint: b.s3Endpoint,
-        dynamodbEndpoint: b.dynamoEndpoint,
-        uploadUrl,
-        uploadTokenSecret: uploadSecret,
-        multiTenant: true,
-        tokenSecrets,
-      }),
-    );
-    uploads.server.prependListener("request", (req: IncomingMessage, res: ServerResponse) => {
-      const url = new URL(req.url ?? "/", "http://upload");
-      const seen: SeenRequest = { method: req.method ?? "", path: url.pathname, query: url.searchParams, headers: req.headers };
-      uploadRequests.push(seen);
-      res.once("finish", () => (seen.status = res.statusCode));
-    });
+    uploads = await startUploadService(deployment, uploadUrl, uploadSecret, { multiTenant: true, tokenSecrets });
+    uploadRequests = recordRequests(uploads);
     client = new MultiTenantClient({ url: deployment.url.replace(/\/+$/, ""), adminToken, tokenSecrets, service: DEFAULT_SERVICE, close: async () => {} });
 
     await client.putPlan("tiny", { repositories: null, storedBytes: 8_000_000, manifestsPerRepository: null });

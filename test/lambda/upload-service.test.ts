@@ -1,14 +1,13 @@
 import { randomBytes } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { serverOptionsSchema, startServer, type RunningServer } from "@stratus/server";
+import type { RunningServer } from "@stratus/server";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { LAMBDA_ENV } from "../../packages/lambda/src/config.ts";
-import { awsBackends } from "../aws/support/backends.ts";
 import { layoutBlobs, layoutRef } from "../clients/server.ts";
 import { describeWithTools, isolatedToolEnv, run, type ToolEnv } from "../clients/tools.ts";
 import { buildImageLayout, type BuiltImage } from "../support/oci-layout.ts";
-import { startLambdaDeployment, type LambdaDeployment } from "./support/lambda-deployment.ts";
+import { startLambdaDeployment, startUploadService, type LambdaDeployment } from "./support/lambda-deployment.ts";
 import { freePort } from "../support/free-ports.ts";
 
 // The serverless shape end to end: the Lambda behind the API Gateway emulation answers the upload
@@ -32,21 +31,7 @@ describeWithTools(["skopeo"], "skopeo through the Lambda and the upload service"
     const secret = randomBytes(32).toString("hex");
     const uploadUrl = `http://127.0.0.1:${await freePort()}`;
     deployment = await startLambdaDeployment({ env: { [LAMBDA_ENV.uploadUrl]: uploadUrl, [LAMBDA_ENV.uploadTokenSecret]: secret } });
-    const b = awsBackends();
-    uploads = await startServer(
-      serverOptionsSchema.parse({
-        port: Number(new URL(uploadUrl).port),
-        logLevel: "silent",
-        storage: "aws",
-        bucket: deployment.env[LAMBDA_ENV.bucket],
-        table: deployment.env[LAMBDA_ENV.table],
-        region: b.region,
-        s3Endpoint: b.s3Endpoint,
-        dynamodbEndpoint: b.dynamoEndpoint,
-        uploadUrl,
-        uploadTokenSecret: secret,
-      }),
-    );
+    uploads = await startUploadService(deployment, uploadUrl, secret);
     tools = await isolatedToolEnv("stratus-upload-service-");
     image = await buildImageLayout(join(tools.dir, "src"), "v1", [200 * MiB, 1 * MiB]);
   }, 180_000);

@@ -1,6 +1,7 @@
 import { LAMBDA_ENV } from "../../../packages/lambda/src/config.ts";
 import { createRegistryHandler } from "../../../packages/lambda/src/registry-handler.ts";
-import { freshBucketAndTable } from "../../aws/support/backends.ts";
+import { serverOptionsSchema, startServer, type RunningServer, type ServerOptionsInput } from "@stratus/server";
+import { awsBackends, freshBucketAndTable } from "../../aws/support/backends.ts";
 import { startApiGatewayEmulator, type EmulatorOptions, type RunningEmulator } from "./api-gateway-emulator.ts";
 
 export interface LambdaDeploymentOptions {
@@ -33,4 +34,32 @@ export async function startLambdaDeployment(options: LambdaDeploymentOptions = {
   };
   const emulator = await startApiGatewayEmulator({ ...options.emulator, handler: createRegistryHandler(env) });
   return { ...emulator, env };
+}
+
+/**
+ * The upload service beside a deployment: the Node server on the deployment's bucket and table,
+ * answering upload links signed with `uploadTokenSecret` at `uploadUrl` (a free loopback port).
+ */
+export async function startUploadService(
+  deployment: LambdaDeployment,
+  uploadUrl: string,
+  uploadTokenSecret: string,
+  options: Partial<ServerOptionsInput> = {},
+): Promise<RunningServer> {
+  const b = awsBackends();
+  return startServer(
+    serverOptionsSchema.parse({
+      port: Number(new URL(uploadUrl).port),
+      logLevel: "silent",
+      storage: "aws",
+      bucket: deployment.env[LAMBDA_ENV.bucket],
+      table: deployment.env[LAMBDA_ENV.table],
+      region: b.region,
+      s3Endpoint: b.s3Endpoint,
+      dynamodbEndpoint: b.dynamoEndpoint,
+      uploadUrl,
+      uploadTokenSecret,
+      ...options,
+    }),
+  );
 }
