@@ -6,13 +6,19 @@ import type { Registry } from "@stratus/core";
 // Translates node:http to the Web Request/Response that core speaks, streaming bodies both ways:
 // a multi-GB layer flows socket → core → file without being buffered.
 
+// A plain host[:port]; anything else in a Host header is not used to build URLs.
+const HOST_HEADER = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?$/;
+
 export function toWebRequest(req: IncomingMessage): Request {
   const headers = new Headers();
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
   const method = req.method ?? "GET";
   const withBody = method !== "GET" && method !== "HEAD";
-  return new Request(`http://registry.local${req.url}`, {
+  // The origin the client addressed, so what core derives from request.url (the token realm in
+  // challenges) points back at this server; a missing or odd Host gets a placeholder.
+  const host = req.headers.host && HOST_HEADER.test(req.headers.host) ? req.headers.host : "registry.local";
+  return new Request(`http://${host}${req.url}`, {
     method,
     headers,
     ...(withBody ? { body: requestBody(req), duplex: "half" } : {}),

@@ -28,7 +28,7 @@ export class TokenAuthorizer implements Authorizer {
     const scope = scopeOf(access);
     const challenge = (error?: "invalid_token" | "insufficient_scope" | "invalid_request") =>
       bearerChallenge(
-        { realm: this.deps.realm ?? defaultRealm(request), service: this.deps.service },
+        { realm: this.deps.realm ?? new URL("/token", request.url).href, service: this.deps.service },
         { ...(scope ? { scope } : {}), ...(error ? { error } : {}) },
       );
     const refuse = (message: string, error?: "invalid_token" | "insufficient_scope" | "invalid_request"): AuthDecision => ({
@@ -87,20 +87,6 @@ export class TokenAuthorizer implements Authorizer {
     }
   }
 }
-
-/**
- * /token on the host the client addressed. The Host header, not request.url's origin: an entry adapter
- * may build request.url on a placeholder origin (the Node server's is http://registry.local), and a
- * realm there sends every client to a host that does not resolve. Anything but a plain host[:port] in
- * the header falls back to request.url, so nothing odd ever reaches the quoted challenge.
- */
-function defaultRealm(request: Request): string {
-  const url = new URL(request.url);
-  const host = request.headers.get("host");
-  const origin = host && HOST_HEADER.test(host) ? `${url.protocol}//${host}` : url.origin;
-  return new URL("/token", origin).href;
-}
-const HOST_HEADER = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?$/;
 
 function visible(tenant: TenantId | undefined, repositories: string[] | undefined): CatalogView {
   return { kind: "visible", ...(tenant ? { tenant } : {}), ...(repositories ? { repositories } : {}) };
