@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { RegistryError } from "../errors.ts";
-import type { Clock, TenantStore } from "../ports.ts";
+import type { ApiKeyRecord, Clock, TenantStore } from "../ports.ts";
 import { parseApiKey, secretMatches } from "./api-keys.ts";
 import { presentedCredentials } from "./credentials.ts";
 import type { Principal } from "./principal.ts";
@@ -35,14 +35,14 @@ export class Authenticator {
       // Not awaited: recording use must not slow or fail the request it belongs to.
       this.deps.tenants.recordKeyUse(record.id, now).catch((e) => this.deps.onBackgroundError?.(e));
     }
-    return { kind: "key", tenant: record.tenant, keyId: record.id, role: record.role, ...(record.repositories ? { repositories: record.repositories } : {}) };
+    return keyPrincipal(record);
   }
 
   /** The key principal of a refresh token's key, if the key is still valid (not revoked, not deleted). */
   async keyById(keyId: string): Promise<Extract<Principal, { kind: "key" }> | undefined> {
     const record = await this.deps.tenants.getApiKey(keyId);
     if (!record || record.revokedAt !== undefined) return undefined;
-    return { kind: "key", tenant: record.tenant, keyId: record.id, role: record.role, ...(record.repositories ? { repositories: record.repositories } : {}) };
+    return keyPrincipal(record);
   }
 
   /**
@@ -64,6 +64,10 @@ export class Authenticator {
     if (!this.operatorTokenHash) return false;
     return timingSafeEqual(sha256(secret), this.operatorTokenHash);
   }
+}
+
+function keyPrincipal(record: ApiKeyRecord): Extract<Principal, { kind: "key" }> {
+  return { kind: "key", tenant: record.tenant, keyId: record.id, role: record.role, ...(record.repositories ? { repositories: record.repositories } : {}) };
 }
 
 function adminUnauthorized(message: string): RegistryError {
