@@ -36,8 +36,11 @@ export interface RegistryDeps {
   /** Each tenant's limits, enforced by the store on every push (services/quotas.ts); none when absent. */
   limitsOf?: LimitsOf;
   clock?: Clock;
-  /** Called with failures the client sees only as a 500/503, for the entry adapter to log. */
-  onUnexpectedError?: (error: unknown, request: Request) => void;
+  /**
+   * Called with failures the client sees only as a 500/503, for the entry adapter to log; without a
+   * request for background work that failed on its own (recording a key's last use).
+   */
+  onUnexpectedError?: (error: unknown, request?: Request) => void;
 }
 
 export interface Registry {
@@ -68,10 +71,13 @@ export function createRegistry(deps: RegistryDeps, configInput: RegistryConfigIn
   const { blobs: blobStore, metadata } = deps;
   const multiTenant = deps.multiTenant;
   if (multiTenant && config.tenancy !== "namespace") throw new Error("multi-tenant mode needs tenancy \"namespace\"");
-  const tokenAuth = multiTenant ? createTokenAuth(multiTenant, config, clock, (e) => deps.onUnexpectedError?.(e, new Request("http://stratus/token"))) : undefined;
+  const tokenAuth = multiTenant ? createTokenAuth(multiTenant, config, clock, (e) => deps.onUnexpectedError?.(e)) : undefined;
   const authorizer: Authorizer = tokenAuth?.authorizer ?? deps.authorizer ?? missing("createRegistry needs an authorizer, or multiTenant settings");
   const admin = multiTenant && tokenAuth
-    ? createAdminApi({ tenants: multiTenant.tenants, metadata, blobs: blobStore, blobLock, clock, authenticate: (request) => tokenAuth.authenticator.adminCaller(request) })
+    ? createAdminApi({ tenants: multiTenant.tenants, metadata, blobs: blobStore, blobLock, clock,
+        authenticate: (request) => tokenAuth.authenticator.adminCaller(request),
+        ...(deps.onUnexpectedError ? { onUnexpectedError: deps.onUnexpectedError } : {}),
+      })
     : undefined;
   const catalogService = new CatalogService({ metadata, ...(multiTenant ? { tenants: multiTenant.tenants } : {}) });
 

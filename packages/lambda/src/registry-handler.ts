@@ -131,7 +131,14 @@ async function openContainer(env: NodeJS.ProcessEnv, forRequests = true): Promis
       ...(multiTenant ? { multiTenant } : { authorizer: new OpenOnLoopbackAuthorizer({ allowRemote: true }) }),
       ...(uploadLinks ? { uploadLinks } : {}),
       onUnexpectedError: (error, request) =>
-        console.error(JSON.stringify({ level: "error", msg: "request failed", method: request.method, path: new URL(request.url).pathname, err: String((error as Error)?.stack ?? error) })),
+        console.error(
+          JSON.stringify({
+            level: "error",
+            msg: request ? "request failed" : "background work failed",
+            ...(request ? { method: request.method, path: new URL(request.url).pathname } : {}),
+            err: String((error as Error)?.stack ?? error),
+          }),
+        ),
     },
     {
       uploadTtlSeconds: config.uploadTtlSeconds,

@@ -38,7 +38,10 @@ export async function startServer(options: ServerOptions, logger: Logger = pino(
             }),
           }
         : {}),
-      onUnexpectedError: (error, request) => logger.error({ err: error, method: request.method, path: new URL(request.url).pathname }, "request failed"),
+      onUnexpectedError: (error, request) =>
+        request
+          ? logger.error({ err: error, method: request.method, path: new URL(request.url).pathname }, "request failed")
+          : logger.error({ err: error }, "background work failed"),
     },
     {
       uploadTtlSeconds: options.uploadTtlSeconds,
