@@ -160,7 +160,7 @@ describe("the admin API on SQLite", () => {
   it("deletes a repository with its images over SQLite and files, giving its room back", async () => {
     const op = "operator";
     expect((await call("POST", "/admin/v1/tenants", op, { id: "shop" })).status).toBe(201);
-    const limits: TenantLimits = { repositories: 2, storedBytes: Number.MAX_SAFE_INTEGER, manifestsPerRepository: Number.MAX_SAFE_INTEGER };
+    const limits: TenantLimits = { repositories: 2, storedBytes: Number.MAX_SAFE_INTEGER, manifestsPerRepository: Number.MAX_SAFE_INTEGER, uploadSessions: Number.MAX_SAFE_INTEGER };
     const shared = await commitBlob("shop", "shop/a", "layer both repositories hold", limits);
     const own = await commitBlob("shop", "shop/a", "layer only shop/a holds", limits);
     expect((await metadata.linkBlob("shop" as TenantId, "shop/b" as RepositoryName, shared.record.digest, limits))?.ok).toBe(true);
@@ -206,7 +206,10 @@ describe("the stratus CLI against the admin API on SQLite", () => {
   it("manages plans, tenants and keys", async () => {
     expect((await stratus(["plan", "set", "starter", "--repositories", "1", "--stored", "500MB", "--manifests", "unlimited"], { env: env() })).code).toBe(0);
     const plans = await stratus(["plan", "list", "--json"], { env: env() });
-    expect(JSON.parse(plans.out)).toContainEqual({ name: "starter", limits: { repositories: 1, storedBytes: 500e6, manifestsPerRepository: null }, builtIn: false });
+    expect(JSON.parse(plans.out)).toContainEqual({ name: "starter", limits: { repositories: 1, storedBytes: 500e6, manifestsPerRepository: null, uploadSessions: 1000 }, builtIn: false });
+    expect((await stratus(["plan", "set", "starter", "--upload-sessions", "3"], { env: env() })).out).toBe(
+      "Plan starter: 1 repositories, 500 MB stored, unlimited manifests per repository, 3 upload sessions open at once.\n",
+    );
     expect(await stratus(["tenant", "create", "cli", "--plan", "starter"], { env: env() })).toMatchObject({ code: 0, out: "Created tenant cli (plan starter).\n" });
     const created = await stratus(["key", "create", "cli", "--role", "pull", "--repository", "cli/**"], { env: env() });
     expect(created.code).toBe(0);

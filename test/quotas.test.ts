@@ -23,7 +23,7 @@ let registry: Registry;
 /** The limits of tenant acme for the test at hand; other tenants have none. */
 let limits: TenantLimits;
 const limit = (set: Partial<TenantLimits>) => {
-  limits = { repositories: UNLIMITED, storedBytes: UNLIMITED, manifestsPerRepository: UNLIMITED, ...set };
+  limits = { repositories: UNLIMITED, storedBytes: UNLIMITED, manifestsPerRepository: UNLIMITED, uploadSessions: UNLIMITED, ...set };
 };
 
 beforeEach(async () => {
@@ -107,9 +107,12 @@ describe("per-tenant limits through the HTTP API", () => {
     const before = await state();
     const big = new Uint8Array(randomBytes(500));
 
-    const { response, session } = await sessionBlob("acme/web", big);
-    const error = await expectOciError(response, 403, "DENIED");
-    expect(error.message).toBe("this blob of 500 bytes would take tenant acme to 1.1 kB of its 1 kB (600 bytes stored): delete images or move to a larger plan");
+    // Staged bytes count against the plan: the PATCH is refused before a byte is kept, not the PUT after.
+    const session = (await call("POST", "/v2/acme/web/blobs/uploads/")).headers.get("location")!;
+    const error = await expectOciError(await call("PATCH", session, big, { "content-length": "500" }), 403, "DENIED");
+    expect(error.message).toBe(
+      "500 bytes more would take tenant acme to 1.1 kB of its 1 kB (600 bytes stored); the upload was discarded: delete images or move to a larger plan",
+    );
     expect(error.detail).toMatchObject({ limit: "storedBytes", max: 1_000, usage: 600, size: 500 });
     // The session is gone with its staged bytes; the blob exists nowhere.
     await expectOciError(await call("GET", session), 404, "BLOB_UPLOAD_UNKNOWN");
@@ -121,10 +124,12 @@ describe("per-tenant limits through the HTTP API", () => {
     await expectOciError(await postBlob("acme/web", big), 403, "DENIED");
     expect(await state()).toEqual(before);
 
-    // A blob the tenant has adds no bytes: it goes into another repository even with the bytes nearly used up.
+    // A blob the tenant has adds no bytes: it is mounted into another repository even with the bytes used up.
     await pushBlob("acme/api", new Uint8Array(randomBytes(400)));
-    const again = await sessionBlob("acme/copy", (await (await call("GET", `/v2/acme/web/blobs/${first.digest}`)).bytes()) as Bytes);
-    expect(again.response.status).toBe(201);
+    expect((await call("POST", `/v2/acme/copy/blobs/uploads/?mount=${first.digest}&from=acme/web`)).status).toBe(201);
+    // Uploaded again, its bytes are staged before their digest is known, and staged bytes count: refused.
+    const firstBytes = (await (await call("GET", `/v2/acme/web/blobs/${first.digest}`)).bytes()) as Bytes;
+    await expectOciError(await postBlob("acme/copy", firstBytes), 403, "DENIED");
 
     // Deleting the blob everywhere gives its bytes back.
     expect((await call("DELETE", `/v2/acme/web/blobs/${first.digest}`)).status).toBe(202);

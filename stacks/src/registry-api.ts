@@ -20,6 +20,8 @@ import { acknowledgeObjectWildcard, type RegistryStorage } from "./storage.ts";
 
 const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 export const LAMBDA_ENTRY = `${repoRoot}packages/lambda/src/index.ts`;
+/** How often the sweep runs; registry-stack.ts sizes the S3 lifecycle backstop past it. */
+export const SWEEP_INTERVAL_MINUTES = 5;
 
 export interface RegistryApiProps {
   storage: RegistryStorage;
@@ -89,9 +91,11 @@ export class RegistryApi extends Construct {
     props.upload?.tokenSecret.grantRead(this.registryFunction);
     props.auth.tokenSecrets.grantRead(this.registryFunction);
     props.auth.adminToken.grantRead(this.registryFunction);
+    // Every 5 minutes: an expired session's S3 parts and its place in its tenant's limits go within
+    // minutes (each run removes them all, page after page, within the function's 5-minute timeout).
     new events.Rule(this, "UploadSweepSchedule", {
-      description: "Every 15 minutes: expire idle upload sessions",
-      schedule: events.Schedule.rate(Duration.minutes(15)),
+      description: "Every 5 minutes: expire idle upload sessions",
+      schedule: events.Schedule.rate(Duration.minutes(SWEEP_INTERVAL_MINUTES)),
       targets: [new targets.LambdaFunction(this.sweepFunction, { retryAttempts: 0 })],
     });
 

@@ -49,7 +49,7 @@ export class RegistryStack extends Stack {
 
     this.storage = new RegistryStorage(this, "Storage", {
       removalPolicy,
-      // Sessions expire after uploadTtlSeconds and the sweep runs every 15 minutes: two days past that.
+      // Sessions expire after uploadTtlSeconds and the sweep runs every few minutes: two days past that.
       abortIncompleteUploadsAfterDays: Math.ceil(s.uploadTtlSeconds / 86_400) + 2,
     });
 

@@ -40,6 +40,12 @@ export interface UploadServiceProps {
 }
 
 const CONTAINER_PORT = 5000;
+/**
+ * The load balancer's idle timeout: a layer streams for minutes, and it is idle time between
+ * bytes, so a stalled client is dropped. The service keeps idle connections 5 s longer, or the
+ * ALB would send a request into a connection the service is closing and answer 502 (DESIGN.md).
+ */
+const ALB_IDLE_SECONDS = 120;
 
 export class UploadService extends Construct {
   readonly service: ecsPatterns.ApplicationLoadBalancedFargateService;
@@ -101,8 +107,7 @@ export class UploadService extends Construct {
       ...(certificate
         ? { certificate, protocol: elbv2.ApplicationProtocol.HTTPS, redirectHTTP: true, sslPolicy: elbv2.SslPolicy.RECOMMENDED_TLS }
         : { protocol: elbv2.ApplicationProtocol.HTTP }),
-      // A layer streams for minutes; the timeout is idle time between bytes, so a stalled client is dropped.
-      idleTimeout: Duration.seconds(120),
+      idleTimeout: Duration.seconds(ALB_IDLE_SECONDS),
       circuitBreaker: { rollback: true },
       minHealthyPercent: 100,
       taskImageOptions: {
@@ -123,6 +128,7 @@ export class UploadService extends Construct {
           STRATUS_UPLOAD_TTL_SECONDS: String(props.uploadTtlSeconds),
           ...(publicUrl ? { STRATUS_UPLOAD_URL: publicUrl } : {}),
           STRATUS_MULTI_TENANT: "true",
+          STRATUS_IDLE_TIMEOUT_SECONDS: String(ALB_IDLE_SECONDS + 5),
         },
         // Injected when a task starts (the execution role reads them): a new value needs new tasks.
         secrets: {

@@ -207,10 +207,14 @@ describe("functions", () => {
     }
   });
 
-  it("run the sweep every 15 minutes", () => {
+  it("run the sweep every 5 minutes, with S3 aborting unfinished multipart uploads as a backstop", () => {
     const sweep = ofType(dev, "AWS::Lambda::Function").find(([, r]) => r.Properties.Handler === "index.sweep")![0];
+    dev.template.hasResourceProperties("AWS::Lambda::Function", { Handler: "index.sweep", Timeout: 300 });
+    dev.template.hasResourceProperties("AWS::S3::Bucket", {
+      LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 3 }, Status: "Enabled" })]) },
+    });
     dev.template.hasResourceProperties("AWS::Events::Rule", {
-      ScheduleExpression: "rate(15 minutes)",
+      ScheduleExpression: "rate(5 minutes)",
       Targets: [Match.objectLike({ Arn: { "Fn::GetAtt": [sweep, "Arn"] } })],
     });
   });
@@ -320,6 +324,8 @@ describe("upload service", () => {
             { Name: "STRATUS_UPLOAD_URL", Value: "https://upload.registry.example.com" },
             // Multi-tenant, so plan limits apply when the service commits a blob.
             { Name: "STRATUS_MULTI_TENANT", Value: "true" },
+            // Idle connections outlive the load balancer's 120 s, or it sends requests into our closes (502).
+            { Name: "STRATUS_IDLE_TIMEOUT_SECONDS", Value: "125" },
           ]),
           Secrets: [
             { Name: "STRATUS_UPLOAD_TOKEN_SECRET", ValueFrom: { Ref: prod.secrets.uploadToken } },

@@ -25,7 +25,7 @@ const UNLIMITED = Number.MAX_SAFE_INTEGER;
 
 /** Limits with only the given ones set: a test of one limit never trips another. */
 const limited = (set: Partial<TenantLimits>): TenantLimits => ({
-  repositories: UNLIMITED, storedBytes: UNLIMITED, manifestsPerRepository: UNLIMITED, ...set,
+  repositories: UNLIMITED, storedBytes: UNLIMITED, manifestsPerRepository: UNLIMITED, uploadSessions: UNLIMITED, ...set,
 });
 
 function manifest(repository: RepositoryName, body: string, extra: Partial<ManifestRecord> = {}): ManifestRecord {

@@ -14,7 +14,7 @@ const globex = "globex" as TenantId;
 const repo = (name: string) => name as RepositoryName;
 const UNLIMITED = Number.MAX_SAFE_INTEGER;
 
-const tenant = (id: TenantId, extra: Partial<Tenant> = {}): Tenant => ({ id, plan: "default", createdAt: 1_000, ...extra });
+const tenant = (id: TenantId, extra: Partial<Tenant> = {}): Tenant => ({ id, plan: "default", createdAt: 1_000, generation: `g-${id}`, ...extra });
 
 let keySeq = 0;
 /** A key record with only the required fields; ids are unique per call, like the random ids core makes. */
@@ -60,24 +60,24 @@ export function tenantStoreContract(name: string, make: () => Promise<TenantStor
     describe("tenants", () => {
       it("creates a tenant and reads it back; an unknown one is undefined", async () => {
         expect(await store.getTenant(acme)).toBeUndefined();
-        expect(await store.createTenant(tenant(acme, { plan: "pro", createdAt: 42 }))).toBe(true);
-        expect(await store.getTenant(acme)).toStrictEqual({ id: acme, plan: "pro", createdAt: 42 });
+        expect(await store.createTenant(tenant(acme, { plan: "pro", createdAt: 42, generation: "Xy_9-aBcDeFgHiJk" }))).toBe(true);
+        expect(await store.getTenant(acme)).toStrictEqual({ id: acme, plan: "pro", createdAt: 42, generation: "Xy_9-aBcDeFgHiJk" });
         expect(await store.getTenant(globex)).toBeUndefined();
       });
 
       it("refuses a tenant that exists, keeping the first", async () => {
         expect(await store.createTenant(tenant(acme, { plan: "pro" }))).toBe(true);
-        expect(await store.createTenant(tenant(acme, { plan: "free", createdAt: 9_999 }))).toBe(false);
+        expect(await store.createTenant(tenant(acme, { plan: "free", createdAt: 9_999, generation: "another" }))).toBe(false);
         expect(await store.getTenant(acme)).toStrictEqual(tenant(acme, { plan: "pro" }));
       });
 
       it("lets exactly one of many concurrent creations of a tenant win", async () => {
         const results = await Promise.all(
-          Array.from({ length: 12 }, (_, i) => store.createTenant(tenant(acme, { plan: `plan-${i}`, createdAt: i }))),
+          Array.from({ length: 12 }, (_, i) => store.createTenant(tenant(acme, { plan: `plan-${i}`, createdAt: i, generation: `g${i}` }))),
         );
         expect(results.filter((created) => created)).toHaveLength(1);
         const winner = results.indexOf(true);
-        expect(await store.getTenant(acme)).toStrictEqual(tenant(acme, { plan: `plan-${winner}`, createdAt: winner }));
+        expect(await store.getTenant(acme)).toStrictEqual(tenant(acme, { plan: `plan-${winner}`, createdAt: winner, generation: `g${winner}` }));
       });
 
       it("changes a tenant's plan; false for an unknown tenant, which stays unknown", async () => {
@@ -129,9 +129,12 @@ export function tenantStoreContract(name: string, make: () => Promise<TenantStor
         expect(await store.getApiKey(globexKey.id)).toStrictEqual(globexKey);
         expect((await store.listTenants({ limit: 10 })).items.map((t) => t.id)).toEqual([globex]);
 
-        // Gone for good: a second delete finds nothing, and a new tenant of that id starts empty.
+        // Gone for good: a second delete finds nothing, and a new tenant of that id starts empty,
+        // with the generation it was created with (not the deleted one's: tokens tell them apart).
         expect(await store.deleteTenant(acme)).toBe(false);
-        expect(await store.createTenant(tenant(acme, { plan: "pro" }))).toBe(true);
+        expect(await store.createTenant(tenant(acme, { plan: "pro", generation: "second" }))).toBe(true);
+        expect((await store.getTenant(acme))?.generation).toBe("second");
+        expect((await store.listTenants({ limit: 10 })).items.find((t) => t.id === acme)?.generation).toBe("second");
         expect(await store.listApiKeys(acme)).toEqual([]);
         expect(await store.getVisibility(repo("acme/web"))).toBe("private");
       });
@@ -154,8 +157,8 @@ export function tenantStoreContract(name: string, make: () => Promise<TenantStor
     });
 
     describe("plans", () => {
-      const free: Plan = { name: "free", limits: { repositories: 5, storedBytes: 500 * 1024 ** 2, manifestsPerRepository: 100 } };
-      const pro: Plan = { name: "pro", limits: { repositories: 1_000, storedBytes: UNLIMITED, manifestsPerRepository: UNLIMITED } };
+      const free: Plan = { name: "free", limits: { repositories: 5, storedBytes: 500 * 1024 ** 2, manifestsPerRepository: 100, uploadSessions: 20 } };
+      const pro: Plan = { name: "pro", limits: { repositories: 1_000, storedBytes: UNLIMITED, manifestsPerRepository: UNLIMITED, uploadSessions: UNLIMITED } };
 
       it("stores a plan and reads it back exactly; an unknown one is undefined", async () => {
         expect(await store.getPlan("pro")).toBeUndefined();

@@ -186,9 +186,10 @@ export function manifestTests(client: RegistryClient): void {
       await expectNoManifest(client, name, randomBlob(1).digest);
     });
 
-    it("a malformed digest reference is 400 DIGEST_INVALID", async () => {
+    it("a malformed digest reference names no manifest: 404 MANIFEST_UNKNOWN (a push to it is 400 DIGEST_INVALID)", async () => {
       const name = uniqueName("manifests");
-      await expectOciError(await client.fetch(`/v2/${name}/manifests/sha256:xyz`), 400, "DIGEST_INVALID");
+      await expectOciError(await client.fetch(`/v2/${name}/manifests/sha256:xyz`), 404, "MANIFEST_UNKNOWN");
+      await expectOciError(await client.putManifest(name, "sha256:xyz", "{}", OCI_MANIFEST), 400, "DIGEST_INVALID");
     });
   });
 
@@ -205,6 +206,16 @@ export function manifestTests(client: RegistryClient): void {
       expect(await (await client.fetch(`/v2/${name}/tags/list`)).json()).toEqual({ name, tags: ["keep"] });
       await expectManifest(client, name, ["keep"], keep);
       await expectOciError(await client.fetch(`/v2/${name}/manifests/${pushed.digest}`, { method: "DELETE" }), 404, "MANIFEST_UNKNOWN");
+    });
+
+    it("GET, HEAD and DELETE by a reference that cannot exist answer 404 MANIFEST_UNKNOWN (conformance: .INVALID_MANIFEST_NAME)", async () => {
+      const name = uniqueName("impossible");
+      await client.pushImage(name, "v1");
+      for (const reference of [".INVALID_MANIFEST_NAME", "-dash", "t".repeat(129), "sha256:short", "md5:d41d8cd98f00b204e9800998ecf8427e", "sha256:" + "A".repeat(64)]) {
+        await expectNoManifest(client, name, reference);
+        await expectOciError(await client.fetch(`/v2/${name}/manifests/${reference}`, { method: "DELETE" }), 404, "MANIFEST_UNKNOWN");
+      }
+      expect(await (await client.fetch(`/v2/${name}/tags/list`)).json()).toEqual({ name, tags: ["v1"] });
     });
 
     it("DELETE by tag answers 202 and removes only that tag", async () => {
@@ -234,10 +245,17 @@ export function manifestTests(client: RegistryClient): void {
       { why: "a descriptor size that differs from the blob's", status: 400, code: "MANIFEST_INVALID", message: /size|bytes/, build: ({ config, layer }) => ({ body: json({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [{ ...layer, size: layer.size + 1 }] }) }) },
       { why: "an index child not in the repository", status: 400, code: "MANIFEST_UNKNOWN", build: () => ({ body: json({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: randomBlob(5).digest, size: 5 }] }), mediaType: OCI_INDEX }) },
       { why: "a digest in the URL that the bytes do not hash to", status: 400, code: "DIGEST_INVALID", build: ({ config, layer }) => ({ body: json({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [layer] }), reference: randomBlob(5).digest }) },
+      // Go clients match keys case-insensitively: they would pull a layer the registry never checked.
+      { why: "a \"Layers\" key beside \"layers\"", status: 400, code: "MANIFEST_INVALID", message: /letter case/, build: ({ config, layer }) => ({ body: json({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, Layers: [{ ...layer, digest: randomBlob(9).digest }], layers: [layer] }) }) },
+      { why: "a lone \"Subject\"", status: 400, code: "MANIFEST_INVALID", message: /letter case/, build: ({ config, layer }) => ({ body: json({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [layer], Subject: layer }) }) },
+      { why: "a duplicate key", status: 400, code: "MANIFEST_INVALID", message: /twice/, build: ({ config, layer }) => ({ body: json({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [layer] }).replace('"layers":', `"layers":[],"layers":`) }) },
+      { why: "a UTF-8 byte-order mark", status: 400, code: "MANIFEST_INVALID", message: /byte-order mark/, build: ({ config, layer }) => ({ body: new Uint8Array([0xef, 0xbb, 0xbf, ...utf8(json({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [layer] }))]) }) },
+      { why: "nesting 64 levels deep", status: 400, code: "MANIFEST_INVALID", message: /nests deeper/, build: ({ config, layer }) => ({ body: json({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [layer], x: JSON.parse("[".repeat(64) + "]".repeat(64)) }) }) },
       { why: "a body over 4 MiB", status: 413, code: "MANIFEST_INVALID", build: ({ config, layer }) => ({ body: json({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [layer], annotations: { pad: "x".repeat(4 * 1024 * 1024) } }) }) },
-      { why: "an invalid tag (leading -)", status: 400, code: "MANIFEST_INVALID", build: ({ config, layer }) => ({ body: json({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [layer] }), reference: "-bad" }) },
-      { why: "an invalid tag (129 characters)", status: 400, code: "MANIFEST_INVALID", build: ({ config, layer }) => ({ body: json({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [layer] }), reference: "t".repeat(129) }) },
-      { why: "an invalid extra tag (?tag=)", status: 400, code: "MANIFEST_INVALID", build: ({ config, layer }) => ({ body: json({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [layer] }), reference: "ok?tag=.dot" }) },
+      { why: "an invalid tag (leading -)", status: 400, code: "TAG_INVALID", build: ({ config, layer }) => ({ body: json({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [layer] }), reference: "-bad" }) },
+      { why: "an invalid tag (129 characters)", status: 400, code: "TAG_INVALID", build: ({ config, layer }) => ({ body: json({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [layer] }), reference: "t".repeat(129) }) },
+      { why: "an invalid tag (the conformance suite's .INVALID_MANIFEST_NAME)", status: 400, code: "TAG_INVALID", build: ({ config, layer }) => ({ body: json({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [layer] }), reference: ".INVALID_MANIFEST_NAME" }) },
+      { why: "an invalid extra tag (?tag=)", status: 400, code: "TAG_INVALID", build: ({ config, layer }) => ({ body: json({ schemaVersion: 2, mediaType: OCI_MANIFEST, config, layers: [layer] }), reference: "ok?tag=.dot" }) },
     ];
 
     for (const refusal of refusals) {

@@ -46,7 +46,7 @@ describe("API key comparison", () => {
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), "stratus-key-timing-"));
     store = new SqliteTenantStore({ dataDir });
-    await store.createTenant({ id: TENANT, plan: "default", createdAt: clock.now() });
+    await store.createTenant({ id: TENANT, plan: "default", createdAt: clock.now(), generation: "g1" });
     authenticator = new Authenticator({ tenants: store, clock }, "operator-token-".padEnd(40, "x"));
     stored = await storeKey();
     revoked = await storeKey();

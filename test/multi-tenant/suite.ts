@@ -199,14 +199,17 @@ export function multiTenantSuite(name: string, start: StartMultiTenant): void {
 
     describe("forged and misused tokens", () => {
       const claimsFor = (repository: string) => ({ sub: "key:forged", access: [{ type: "repository", name: repository, actions: ["pull", "push", "delete"] }] });
+      /** Tenant a's generation, as a real token of a names it. */
+      const generationOfA = async () => jwtPayload((await client.token(world.aPull, [`repository:${world.a}/app:pull`])).token).gen as Record<string, string>;
 
-      /** A token as the deployment would sign it, with what the test chooses: key, times, issuer. */
-      async function craft(options: { secrets?: string; kid?: string; exp?: number; iat?: number; service?: string; typ?: string } = {}) {
+      /** A token as the deployment would sign it, with what the test chooses: key, times, issuer, tenant generations. */
+      async function craft(options: { secrets?: string; kid?: string; exp?: number; iat?: number; service?: string; typ?: string; gen?: Record<string, string> | null } = {}) {
         const keys = await TokenKeySet.fromSecrets(options.secrets ?? deployment!.tokenSecrets);
         const ours = await TokenKeySet.fromSecrets(deployment!.tokenSecrets);
         const now = Math.floor(Date.now() / 1000);
         const iat = options.iat ?? now;
-        return new SignJWT(claimsFor(`${world.a}/app`))
+        const gen = options.gen === undefined ? await generationOfA() : options.gen;
+        return new SignJWT({ ...claimsFor(`${world.a}/app`), ...(gen ? { gen } : {}) })
           .setProtectedHeader({ alg: "EdDSA", kid: options.kid ?? (options.secrets ? keys.signing.kid : ours.signing.kid), typ: options.typ ?? "at+jwt" })
           .setIssuer(options.service ?? deployment!.service)
           .setAudience(options.service ?? deployment!.service)
@@ -227,6 +230,15 @@ export function multiTenantSuite(name: string, start: StartMultiTenant): void {
       it("a token crafted with the deployment's own key is accepted (the control for the forgeries below)", async () => {
         const res = await manifestWith(await craft());
         expect(res.status, await describeFailure(res)).toBe(200);
+      });
+
+      it("refuses a token of our key that names no generation of the tenant, or another one (issued before generations, or for a deleted tenant)", async () => {
+        const stale = await manifestWith(await craft({ gen: null }));
+        const { errors } = (await stale.clone().json()) as { errors: { message: string }[] };
+        await expectInvalidToken(stale);
+        expect(errors[0]!.message).toMatch(/log in again/);
+        await expectInvalidToken(await manifestWith(await craft({ gen: { [world.a]: "not-the-current-one" } })));
+        await expectInvalidToken(await manifestWith(await craft({ gen: { [world.b]: Object.values(await generationOfA())[0]! } })));
       });
 
       it("refuses alg none, with or without the deployment's kid", async () => {
@@ -347,6 +359,27 @@ export function multiTenantSuite(name: string, start: StartMultiTenant): void {
         await expectOciError(del, 403, "DENIED");
       });
 
+      it("a mount's challenge names its source repository: following it mounts within the tenant (201), never across tenants (202)", async () => {
+        const target = `${world.a}/mount-target`;
+        for (const [from, digest, expected] of [
+          [`${world.a}/app`, world.aImage.layerDigest, 201],
+          [`${world.b}/private`, world.bPrivate.layerDigest, 202],
+          [`${world.b}/public`, world.bPublic.layerDigest, 202],
+        ] as const) {
+          const path = `/v2/${target}/blobs/uploads/?mount=${digest}&from=${from}`;
+          const first = await client.send("POST", path, undefined);
+          await expectOciError(first, 401, "UNAUTHORIZED");
+          const challenge = parseChallenge(first.headers.get("www-authenticate"));
+          expect(challenge.scope!.split(" ")).toEqual([`repository:${target}:pull,push`, `repository:${from}:pull`]);
+          // As docker and containerd do: ask /token for every scope of the challenge, then retry.
+          const { token } = await client.token(world.aPush, challenge.scope!.split(" "));
+          const retried = await client.send("POST", path, bearer(token));
+          expect(retried.status, await describeFailure(retried)).toBe(expected);
+          const head = await client.send("HEAD", `/v2/${target}/blobs/${digest}`, bearer(token));
+          expect(head.status).toBe(expected === 201 ? 200 : 404);
+        }
+      });
+
       it("a mount from another tenant's repository never mounts: 202 and an upload session, not 201", async () => {
         const target = `${world.a}/mounted`;
         for (const [from, digest] of [
@@ -451,6 +484,13 @@ export function multiTenantSuite(name: string, start: StartMultiTenant): void {
           `/v2/${world.a}/%2e%2e/${world.b}/private/manifests/v1`,
           `/v2/${world.a}/%2E%2E/${world.b}/private/blobs/${world.bPrivate.layerDigest}`,
           `/v2/${world.a}/./app/manifests/v1`,
+          // The URL parser turns "\" into "/" after the dot-segment check would have run.
+          `/v2/${world.a}/..\\${world.b}/private/tags/list`,
+          `/v2/${world.a}/..\\${world.b}/private/manifests/v1`,
+          `/v2/${world.a}\\..\\${world.b}/private/manifests/v1`,
+          `/v2/${world.a}/%5C..%5C${world.b}/private/manifests/v1`,
+          `/v2/${world.a}/%5c/../${world.b}/private/manifests/v1`,
+          `/v2/${world.a}/%252e%252e/${world.b}/private/manifests/v1`,
         ]) {
           const res = await rawRequest(client.url, "GET", target, { authorization: auth });
           expect(res.status, `${target}: ${res.body}`).toBe(400);
@@ -458,6 +498,12 @@ export function multiTenantSuite(name: string, start: StartMultiTenant): void {
         }
         const del = await rawRequest(client.url, "DELETE", `/v2/${world.a}/../${world.b}/private/manifests/${world.bPrivate.manifestDigest}`, { authorization: auth });
         expect(del.status).toBe(400);
+        // The same before /token and the admin API, whose path rules a proxy may also enforce.
+        for (const target of [`/token\\..\\admin/v1/tenants`, `/admin/v1/tenants/${world.a}\\..\\${world.b}`, `/admin/v1/tenants/${world.a}/%2e%2e/${world.b}`, `/admin\\v1/tenants`]) {
+          const res = await rawRequest(client.url, "GET", target, { authorization: basic(world.aAdmin) });
+          expect(res.status, `${target}: ${res.body}`).toBe(400);
+          expect(res.body).not.toContain(world.b + "\"");
+        }
       });
 
       it("percent-encoded slashes, upper case and overlong names are NAME_INVALID", async () => {
@@ -536,6 +582,16 @@ export function multiTenantSuite(name: string, start: StartMultiTenant): void {
         }
       });
 
+      it("POST /token with an oversized form: 413 with an OAuth2 invalid_request, no token", async () => {
+        const res = await client.oauth({ grant_type: "password", username: world.a, password: world.aPull.key, service: deployment!.service, scope: `repository:${world.a}/app:pull`, pad: "x".repeat(64 * 1024) });
+        expect(res.status, await describeFailure(res)).toBe(413);
+        const body = (await res.json()) as Record<string, unknown>;
+        expect(body.error).toBe("invalid_request");
+        expect(String(body.error_description)).toMatch(/larger than \d+ bytes/);
+        expect(body.token).toBeUndefined();
+        expect(JSON.stringify(body)).not.toContain("MANIFEST");
+      });
+
       it("a revoked key is refused everywhere at once", async () => {
         const key = await client.createKey(world.a, "admin");
         const ok = await client.send("GET", `/v2/${world.a}/app/manifests/v1`, basic(key));
@@ -549,6 +605,61 @@ export function multiTenantSuite(name: string, start: StartMultiTenant): void {
         expect(admin.status).toBe(401);
         const listed = (await client.listKeys(world.a)).find((k) => k.id === key.id);
         expect(listed?.revokedAt).toBeTruthy();
+      });
+
+      it("a deleted tenant's tokens, key and refresh token get nothing of a new tenant of the same name, and leave nothing there", async () => {
+        const name = uniqueTenant("re");
+        const app = `${name}/app`;
+        const service = deployment!.service;
+        await client.createTenant(name);
+        const key = await client.createKey(name, "delete");
+        const scope = `repository:${app}:pull,push,delete`;
+        const { token } = await client.token(key, [scope, "registry:catalog:*"]);
+        const login = await client.oauth({ grant_type: "password", username: name, password: key.key, service, scope, access_type: "offline" });
+        const refreshToken = ((await login.json()) as { refresh_token: string }).refresh_token;
+        // The control: while its tenant lives the token is good (the repository is merely unknown yet).
+        await expectOciError(await client.send("GET", `/v2/${app}/tags/list`, bearer(token)), 404, "NAME_UNKNOWN");
+
+        const gone = await client.admin("DELETE", `/admin/v1/tenants/${name}`);
+        expect(gone.status, await describeFailure(gone)).toBe(204);
+        await client.createTenant(name);
+
+        const blob = new Uint8Array(randomBytes(32));
+        const manifest = new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: "application/vnd.oci.image.manifest.v1+json", config: { mediaType: "application/vnd.oci.empty.v1+json", digest: sha256(blob), size: blob.length }, layers: [] }));
+        const attempts: [string, string, RequestInit?][] = [
+          ["POST", `/v2/${app}/blobs/uploads/`],
+          ["POST", `/v2/${app}/blobs/uploads/?digest=${sha256(blob)}`, { headers: { "content-type": "application/octet-stream" }, body: blob }],
+          ["PUT", `/v2/${app}/manifests/v1`, { headers: { "content-type": "application/vnd.oci.image.manifest.v1+json" }, body: manifest as Uint8Array<ArrayBuffer> }],
+          ["GET", `/v2/${app}/tags/list`],
+          ["GET", "/v2/_catalog"],
+        ];
+        for (const [method, path, init] of attempts) {
+          const res = await client.send(method, path, bearer(token), init);
+          const error = await expectOciError(res, 401, "UNAUTHORIZED");
+          expect(parseChallenge(res.headers.get("www-authenticate")).error, `${method} ${path}`).toBe("invalid_token");
+          expect(error.message, `${method} ${path}`).toMatch(/deleted/);
+        }
+        // The old key and its refresh token are gone with the tenant.
+        await expectOciError(await client.send("POST", `/v2/${app}/blobs/uploads/`, basic(key)), 401, "UNAUTHORIZED");
+        expect((await client.send("GET", `/token?service=${service}&scope=${scope}`, basic(key))).status).toBe(401);
+        const refreshed = await client.oauth({ grant_type: "refresh_token", refresh_token: refreshToken, service, scope });
+        expect(refreshed.status).toBe(401);
+
+        // Nothing was written into the new tenant: no repository, no bytes, no upload session.
+        const usage = (await (await client.admin("GET", `/admin/v1/tenants/${name}/usage`)).json()) as {
+          repositories: { used: number }; storedBytes: { used: number }; uploadSessions?: { used: number };
+        };
+        expect(usage.repositories.used).toBe(0);
+        expect(usage.storedBytes.used).toBe(0);
+        expect(usage.uploadSessions?.used ?? 0).toBe(0);
+        const listed = await client.admin("GET", `/admin/v1/tenants/${name}/repositories`);
+        expect(((await listed.json()) as { repositories: unknown[] }).repositories).toEqual([]);
+
+        // The new tenant's own key works, and the old token still gets nothing of what it pushed.
+        const fresh = await client.createKey(name, "push");
+        const image = await client.pushImage(app, "v1", bearer((await client.token(fresh, [`repository:${app}:pull,push`])).token));
+        const stolen = await client.send("GET", `/v2/${app}/manifests/${image.manifestDigest}`, bearer(token));
+        await expectOciError(stolen, 401, "UNAUTHORIZED");
       });
 
       it("a key limited to repository patterns cannot touch its tenant's other repositories", async () => {

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,9 +27,20 @@ afterEach(async () => {
 });
 
 
-async function start(command: string[], extra: string[] = []) {
-  const dataDir = await mkdtemp(join(tmpdir(), "stratus-process-"));
-  dirs.push(dataDir);
+/** A server process on a new data directory, or on `dataDir`; resolves once it listens. */
+async function start(command: string[], extra: string[] = [], dataDir?: string) {
+  const server = await spawnServer(command, extra, dataDir);
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
+    if (/listening on/.test(server.output())) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  expect(server.output()).toMatch(/Stratus registry listening on/);
+  return server;
+}
+
+async function spawnServer(command: string[], extra: string[] = [], existingDataDir?: string) {
+  const dataDir = existingDataDir ?? (await mkdtemp(join(tmpdir(), "stratus-process-")));
+  if (!existingDataDir) dirs.push(dataDir);
   const port = await freePort();
   const child = spawn(command[0]!, [...command.slice(1), "--port", String(port), "--data-dir", dataDir, ...extra], {
     cwd: ROOT,
@@ -42,12 +54,7 @@ async function start(command: string[], extra: string[] = []) {
   child.stderr!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const url = `http://127.0.0.1:${port}`;
-  for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
-    if (/listening on/.test(stdout)) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  expect(stdout).toMatch(/Stratus registry listening on/);
-  return { child, url, exited, output: () => stdout };
+  return { child, url, exited, dataDir, output: () => stdout };
 }
 
 describe("the server process", () => {
@@ -93,5 +100,46 @@ describe("the server process", () => {
     expect(await server.exited).toBe(0);
     await expect(fetch(`${server.url}/v2/`)).rejects.toThrow();
     expect(server.output()).toMatch(/shutting down/);
+  });
+});
+
+describe("a data directory remembers the tenancy mode it was created in", () => {
+  const serve = [process.execPath, "--import", "tsx", "packages/server/src/main.ts"];
+
+  it("multi-tenant data is not served open: refused in one line with exit code 1, served by nothing; --accept-mode-change starts it", async () => {
+    const first = await start(serve, ["--multi-tenant"]);
+    const operator = { authorization: `Bearer ${(await readFile(join(first.dataDir, "admin-token"), "utf8")).trim()}`, "content-type": "application/json" };
+    const tenant = await fetch(`${first.url}/admin/v1/tenants`, { method: "POST", headers: operator, body: JSON.stringify({ id: "acme" }) });
+    expect(tenant.status).toBe(201);
+    const { key } = (await (await fetch(`${first.url}/admin/v1/tenants/acme/keys`, { method: "POST", headers: operator, body: JSON.stringify({ role: "push" }) })).json()) as { key: string };
+    const auth = { authorization: `Basic ${Buffer.from(`acme:${key}`).toString("base64")}` };
+    const blob = randomBytes(64);
+    const digest = `sha256:${createHash("sha256").update(blob).digest("hex")}`;
+    const pushed = await fetch(`${first.url}/v2/acme/private/blobs/uploads/?digest=${digest}`, { method: "POST", headers: auth, body: blob });
+    expect(pushed.status).toBe(201);
+    first.child.kill("SIGTERM");
+    expect(await first.exited).toBe(0);
+
+    // Without --multi-tenant, acme's private blob would be anyone's: the start is refused.
+    const refused = await spawnServer(serve, [], first.dataDir);
+    expect(await refused.exited).toBe(1);
+    const said = refused.output().trim().split("\n").filter((line) => line.trim() !== "");
+    expect(said).toHaveLength(1);
+    expect(said[0]).toMatch(/^stratus: refusing to start: data directory .* was created in multi-tenant mode and holds repositories; .*without authentication/);
+    expect(said[0]).toContain("--multi-tenant");
+    expect(said[0]).toContain("--accept-mode-change");
+    await expect(fetch(`${refused.url}/v2/acme/private/blobs/${digest}`)).rejects.toThrow();
+
+    // Nothing was changed: multi-tenant again, the blob is the key's only.
+    const again = await start(serve, ["--multi-tenant"], first.dataDir);
+    expect((await fetch(`${again.url}/v2/acme/private/blobs/${digest}`)).status).toBe(401);
+    expect((await fetch(`${again.url}/v2/acme/private/blobs/${digest}`, { headers: auth })).status).toBe(200);
+    again.child.kill("SIGTERM");
+    expect(await again.exited).toBe(0);
+
+    // Said plainly, it starts open (and the directory is open from now on).
+    const accepted = await start(serve, ["--accept-mode-change"], first.dataDir);
+    expect(accepted.output()).toMatch(/now serves in another tenancy mode/);
+    expect((await fetch(`${accepted.url}/v2/`)).status).toBe(200);
   });
 });

@@ -121,19 +121,39 @@ describe("plan", () => {
   };
 
   it("lists plans with readable sizes and unlimited", async () => {
-    server.replies.set("GET /admin/v1/plans", { body: plans });
+    const listed = { plans: plans.plans.map((p) => ({ ...p, limits: { ...p.limits, uploadSessions: p.builtIn ? 1000 : null } })) };
+    server.replies.set("GET /admin/v1/plans", { body: listed });
     const run = await stratus(["plan", "list"], { env });
     expect(run.out).toBe(
-      "PLAN     REPOSITORIES  STORED  MANIFESTS/REPO\n" + "basic    5             5 GB    unlimited\n" + "default  500           500 GB  100000          (built-in)\n",
+      "PLAN     REPOSITORIES  STORED  MANIFESTS/REPO  UPLOAD SESSIONS\n" +
+        "basic    5             5 GB    unlimited       unlimited\n" +
+        "default  500           500 GB  100000          1000             (built-in)\n",
     );
   });
 
   it("sets every limit in one PUT", async () => {
+    const limits = { repositories: 1, storedBytes: 500e6, manifestsPerRepository: null, uploadSessions: 20 };
+    server.replies.set("PUT /admin/v1/plans/starter", { status: 201, body: { name: "starter", limits, builtIn: false } });
+    const run = await stratus(["plan", "set", "starter", "--repositories", "1", "--stored", "500MB", "--manifests", "unlimited", "--upload-sessions", "20"], { env });
+    expect(server.requests.map((r) => `${r.method} ${r.url}`)).toEqual(["PUT /admin/v1/plans/starter"]);
+    expect(last().json).toEqual({ limits });
+    expect(run.out).toBe("Plan starter: 1 repositories, 500 MB stored, unlimited manifests per repository, 20 upload sessions open at once.\n");
+  });
+
+  it("creates a plan without --upload-sessions, leaving the registry's default, and keeps a plan's own", async () => {
+    server.replies.set("GET /admin/v1/plans", { body: plans });
     server.replies.set("PUT /admin/v1/plans/starter", { status: 201, body: { name: "starter", limits: { repositories: 1, storedBytes: 500e6, manifestsPerRepository: null }, builtIn: false } });
     const run = await stratus(["plan", "set", "starter", "--repositories", "1", "--stored", "500MB", "--manifests", "unlimited"], { env });
-    expect(server.requests.map((r) => `${r.method} ${r.url}`)).toEqual(["PUT /admin/v1/plans/starter"]);
     expect(last().json).toEqual({ limits: { repositories: 1, storedBytes: 500e6, manifestsPerRepository: null } });
     expect(run.out).toBe("Plan starter: 1 repositories, 500 MB stored, unlimited manifests per repository.\n");
+
+    const withSessions = { ...plans.plans[0]!, limits: { ...plans.plans[0]!.limits, uploadSessions: 7 } };
+    server.replies.set("GET /admin/v1/plans", { body: { plans: [withSessions] } });
+    server.replies.set("PUT /admin/v1/plans/basic", { body: withSessions });
+    await stratus(["plan", "set", "basic", "--repositories", "6", "--stored", "5GB", "--manifests", "unlimited"], { env });
+    expect(last().json).toEqual({ limits: { repositories: 6, storedBytes: 5e9, manifestsPerRepository: null, uploadSessions: 7 } });
+    await stratus(["plan", "set", "basic", "--upload-sessions", "unlimited"], { env });
+    expect(last().json).toEqual({ limits: { ...withSessions.limits, uploadSessions: null } });
   });
 
   it("keeps the current values of limits left out", async () => {
@@ -228,6 +248,30 @@ describe("usage, repositories and manifests", () => {
         "REPOSITORY      MANIFESTS  LIMIT\n" +
         "acme/tools/cli  1          unlimited\n" +
         "acme/web        12         unlimited\n",
+    );
+  });
+
+  it("shows open upload sessions and their staged bytes when the registry reports them", async () => {
+    server.replies.set("GET /admin/v1/tenants/acme/usage", {
+      body: {
+        tenant: "acme",
+        plan: "basic",
+        repositories: { used: 2, limit: 5 },
+        storedBytes: { used: 1_250_000_000, limit: 5e9 },
+        manifestsPerRepository: [],
+        uploadSessions: { used: 3, limit: 100 },
+        stagedBytes: { used: 40_000_000 },
+      },
+    });
+    const run = await stratus(["usage", "acme"], { env });
+    expect(run.out).toBe(
+      "Tenant acme (plan basic)\n\n" +
+        "                  USED    LIMIT\n" +
+        "repositories      2       5      (40.0%)\n" +
+        "stored            1.3 GB  5 GB   (25.0%)\n" +
+        "staged (uploads)  40 MB\n" +
+        "upload sessions   3       100    (3.0%)\n\n" +
+        "No repositories yet.\n",
     );
   });
 

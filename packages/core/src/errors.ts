@@ -16,6 +16,8 @@ export const OCI_ERRORS = {
   DENIED: { status: 403, message: "requested access to the resource is denied" },
   UNSUPPORTED: { status: 405, message: "the operation is unsupported" },
   TOOMANYREQUESTS: { status: 429, message: "too many requests" },
+  // Not in the spec's table; distribution's code for a tag that does not match the grammar on a push.
+  TAG_INVALID: { status: 400, message: "manifest tag did not match URI" },
   // Not in the spec's table but used by the CNCF distribution registry for bad Range/Content-Range.
   RANGE_INVALID: { status: 416, message: "invalid content range" },
   // Our own, for failures of the registry itself; the message never carries internals.

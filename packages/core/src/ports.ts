@@ -134,8 +134,11 @@ export interface MetadataStore {
    * With `limits`: refused when it would create a repository while the tenant has `repositories` already,
    * or add a blob new to the tenant whose size takes its stored bytes past `storedBytes` (a blob the tenant
    * has adds no bytes and is never refused for them). Checked in that order; see TenantLimits.
+   * With `upload`, that session (the one whose staged bytes became this blob) is removed in the same
+   * transaction, and its staged bytes are not counted beside the blob's: they become its stored bytes,
+   * so a blob that exactly fills the plan commits.
    */
-  commitBlob(tenant: TenantId, repository: RepositoryName, blob: BlobRecord, limits?: TenantLimits): Promise<QuotaOutcome>;
+  commitBlob(tenant: TenantId, repository: RepositoryName, blob: BlobRecord, limits?: TenantLimits, upload?: UploadId): Promise<QuotaOutcome>;
   /**
    * Links a blob the tenant already has to the repository (mount), creating the repository;
    * undefined if the tenant has no such blob. With `limits`, creating the repository is checked as in commitBlob.
@@ -147,14 +150,24 @@ export interface MetadataStore {
    */
   unlinkBlob(tenant: TenantId, repository: RepositoryName, digest: Digest): Promise<{ unlinked: boolean; orphan?: BlobRecord }>;
 
-  // Upload sessions.
-  createUpload(session: UploadSession): Promise<void>;
+  // Upload sessions. The store counts each tenant's open sessions and their staged bytes (the
+  // sessions' sizes) exactly, with the sessions they count (uploadUsage), so that staged bytes
+  // cannot escape the plan: stored plus staged bytes stay within `storedBytes`.
+  /** Stores a new session. With `limits`, refused when the tenant has `uploadSessions` open already. */
+  createUpload(session: UploadSession, limits?: TenantLimits): Promise<QuotaOutcome>;
   getUpload(id: UploadId): Promise<UploadSession | undefined>;
-  /** Saves a session's new size and staging only if its stored size is still `expectedSize`; false otherwise. */
-  updateUpload(session: UploadSession, expectedSize: number): Promise<boolean>;
+  /**
+   * Saves a session's new size and staging only if its stored size is still `expectedSize`; false
+   * otherwise (stale, or gone). With `limits`, growing it is refused (QuotaExceeded, nothing saved)
+   * when the tenant's stored plus staged bytes would pass `storedBytes`.
+   */
+  updateUpload(session: UploadSession, expectedSize: number, limits?: TenantLimits): Promise<boolean | QuotaExceeded>;
+  /** Removes the session, counting it and its staged bytes out; idempotent. */
   deleteUpload(id: UploadId): Promise<void>;
   /** Sessions not updated since `before` (epoch ms), oldest first, at most `limit`. */
   listIdleUploads(before: number, limit: number): Promise<UploadSession[]>;
+  /** The tenant's open sessions and staged bytes, with its stored bytes read in the same look. */
+  uploadUsage(tenant: TenantId): Promise<UploadUsage>;
 
   // Manifests and tags. Putting a manifest with tags is one transaction.
   /**
@@ -218,6 +231,13 @@ export interface TenantUsage {
   storedBytes: number;
 }
 
+/** What bounds a tenant's uploads: open sessions, the bytes they have staged, and the stored bytes beside them. */
+export interface UploadUsage {
+  sessions: number;
+  stagedBytes: number;
+  storedBytes: number;
+}
+
 /** A manifest as the admin API lists it (like `az acr manifest list-metadata`). */
 export interface ManifestSummary {
   digest: Digest;
@@ -238,8 +258,11 @@ export interface ManifestSummary {
  */
 export interface TenantLimits {
   repositories: number;
+  /** Stored bytes, plus the bytes staged by the tenant's unfinished uploads: those count too. */
   storedBytes: number;
   manifestsPerRepository: number;
+  /** Upload sessions open at once (started, neither finished, cancelled nor expired). */
+  uploadSessions: number;
 }
 export type QuotaLimit = keyof TenantLimits;
 /** The change was refused, and nothing of it written: it would take `limit` past `max`; `usage` is the current figure. */
@@ -248,6 +271,11 @@ export interface QuotaExceeded {
   limit: QuotaLimit;
   max: number;
   usage: number;
+  /**
+   * storedBytes only, present when not 0: bytes staged by unfinished uploads, which counted beside
+   * `usage` (the stored bytes) in the refusal.
+   */
+  stagedBytes?: number;
 }
 export type QuotaOutcome = { ok: true } | QuotaExceeded;
 
@@ -275,6 +303,12 @@ export interface Tenant {
   /** Name of a plan; the built-in "default" plan exists without being stored. */
   plan: string;
   createdAt: number;
+  /**
+   * Random, set when the tenant is created and never changed: a tenant deleted and created again
+   * under the same id has another one. Tokens name it, so nothing issued for the deleted tenant
+   * works for the new one (auth/tenant-generations.ts).
+   */
+  generation: string;
 }
 
 export interface ApiKeyRecord {
@@ -328,19 +362,54 @@ export interface TenantStore {
   listPublicRepositories(page: PageRequest): Promise<Page>;
 }
 
+/** How a registry's storage is served: open (single-tenant, no authentication) or multi-tenant. */
+export type TenancyMode = "open" | "multi-tenant";
+
+/**
+ * What the storage remembers of the deployment serving it: the tenancy mode it was first started
+ * in, so that no later start serves it in a mode that would expose or misattribute what it holds
+ * (services/tenancy-mode.ts decides). Read once per start, not per request.
+ */
+export interface DeploymentStore {
+  /** The recorded mode; undefined when none is (new storage, or storage written before modes were recorded). */
+  getTenancyMode(): Promise<TenancyMode | undefined>;
+  /** Records `mode` if the recorded one is still `expected` (undefined: none); false when another start changed it first. */
+  setTenancyMode(mode: TenancyMode, expected: TenancyMode | undefined): Promise<boolean>;
+}
+
 export type Action = "pull" | "push" | "delete";
 
 /** What a request asks to do, for the authorizer: a repository and actions, or the registry itself. */
 export type AccessRequest =
   | { kind: "registry" }
   | { kind: "catalog" }
-  | { kind: "repository"; repository: RepositoryName; actions: Action[] };
+  | {
+      kind: "repository";
+      repository: RepositoryName;
+      actions: Action[];
+      /**
+       * Other repositories the request would read if allowed (a mount's source). Not required: the
+       * challenge names them too, so a client that follows it gets a token that can mount.
+       */
+      optional?: { repository: RepositoryName; actions: Action[] }[];
+    };
 
 export interface RequestContext {
   /** The peer's IP address, as the entry adapter saw it. */
   remoteAddress?: string;
   /** The request target exactly as received, before URL parsing resolved any dot segments. */
   rawTarget?: string;
+  /**
+   * Who made the request, filled in by core once it checked the credentials (also when it then
+   * refuses), for the entry adapter's request log. Never a secret.
+   */
+  caller?: Caller;
+}
+
+/** A request's caller as logs name it: the tenant and API key it acted as, when it presented one. */
+export interface Caller {
+  tenant?: TenantId;
+  keyId?: string;
 }
 
 /** Which repositories a caller sees in the catalog: all (open registry), or public ones plus its tenant's. */
@@ -350,7 +419,7 @@ export type CatalogView =
 
 export type AuthDecision =
   | { allowed: true; /** who, for logs; never a secret */ subject: string; /** for catalog requests; "all" when absent */ catalog?: CatalogView }
-  | { allowed: false; status: 401 | 403; message: string; headers?: Record<string, string> };
+  | { allowed: false; status: 401 | 403; message: string; headers?: Record<string, string>; /** who was refused, when known (403); for logs */ subject?: string };
 
 /** Decides whether a request may proceed. Tenancy and tokens plug in here (issue: tenants and auth). */
 export interface Authorizer {

@@ -4,13 +4,14 @@ import { blobHandlers } from "./http/blob-handlers.ts";
 import { listingHandlers } from "./http/listing-handlers.ts";
 import { manifestHandlers } from "./http/manifest-handlers.ts";
 import { errorResponse, jsonResponse, toRegistryError } from "./http/responses.ts";
-import { hasDotSegments } from "./http/raw-path.ts";
+import { rawPathProblem } from "./http/raw-path.ts";
 import { matchRoute, noRoute, route, type Route } from "./http/router.ts";
-import { uploadHandlers } from "./http/upload-handlers.ts";
+import { mountSource, uploadHandlers } from "./http/upload-handlers.ts";
 import type { UploadLinks } from "./http/upload-links.ts";
 import type { RepositoryName } from "./oci/names.ts";
 import type { AuthDecision, Authorizer, BlobStore, Clock, MetadataStore, RequestContext } from "./ports.ts";
 import { createAdminApi } from "./admin/index.ts";
+import { callerOf, callerOfSubject } from "./auth/principal.ts";
 import { createTokenAuth, type TokenAuthDeps } from "./auth/token-auth.ts";
 import { CatalogService } from "./services/catalog.ts";
 import { BlobService } from "./services/blobs.ts";
@@ -20,6 +21,7 @@ import { limitsFromPlans, noLimits, type LimitsOf } from "./services/plans.ts";
 import { tenantResolver } from "./services/tenancy.ts";
 import { RepositoryService } from "./services/repositories.ts";
 import { UploadService } from "./services/uploads.ts";
+import type { SweepOptions } from "./services/upload-sweep.ts";
 
 export interface RegistryDeps {
   blobs: BlobStore;
@@ -46,8 +48,11 @@ export interface RegistryDeps {
 export interface Registry {
   /** Answers one HTTP request. Never throws: every failure becomes the spec's error response. */
   handle(request: Request, context?: RequestContext): Promise<Response>;
-  /** Removes upload sessions idle past the TTL and their bytes; returns how many. Call it periodically. */
-  expireUploads(): Promise<number>;
+  /**
+   * Removes every upload session idle past the TTL with its bytes, page after page (until
+   * `options.until`, epoch ms, if given); returns how many. Call it periodically.
+   */
+  expireUploads(options?: SweepOptions): Promise<number>;
   /**
    * Deletes the repository with every image in it, giving its room back to the tenant (the admin API's
    * DELETE /admin/v1/repositories/<name>, for deployments without it); false when there is none.
@@ -74,8 +79,13 @@ export function createRegistry(deps: RegistryDeps, configInput: RegistryConfigIn
   const tokenAuth = multiTenant ? createTokenAuth(multiTenant, config, clock, (e) => deps.onUnexpectedError?.(e)) : undefined;
   const authorizer: Authorizer = tokenAuth?.authorizer ?? deps.authorizer ?? missing("createRegistry needs an authorizer, or multiTenant settings");
   const admin = multiTenant && tokenAuth
-    ? createAdminApi({ tenants: multiTenant.tenants, metadata, blobs: blobStore, blobLock, clock,
-        authenticate: (request) => tokenAuth.authenticator.adminCaller(request),
+    ? createAdminApi({ tenants: multiTenant.tenants, metadata, blobs: blobStore, blobLock, clock, tenantGenerations: tokenAuth.generations,
+        authenticate: async (request) => {
+          const principal = await tokenAuth.authenticator.adminCaller(request);
+          const context = contexts.get(request);
+          if (context) context.caller = callerOf(principal);
+          return principal;
+        },
         ...(deps.onUnexpectedError ? { onUnexpectedError: deps.onUnexpectedError } : {}),
       })
     : undefined;
@@ -99,7 +109,7 @@ export function createRegistry(deps: RegistryDeps, configInput: RegistryConfigIn
   const routes: Route[] = [
     route("GET", "/v2/", "registry", base),
     route("GET", "/v2/_catalog", "catalog", listings.catalog),
-    route("POST", "/v2/<name>/blobs/uploads/", ["pull", "push"], uploads.start),
+    route("POST", "/v2/<name>/blobs/uploads/", ["pull", "push"], uploads.start, mountSource),
     route("GET", "/v2/<name>/blobs/uploads/<id>", ["pull", "push"], uploads.status),
     route("PATCH", "/v2/<name>/blobs/uploads/<id>", ["pull", "push"], uploads.append),
     route("PUT", "/v2/<name>/blobs/uploads/<id>", ["pull", "push"], uploads.finish),
@@ -116,11 +126,13 @@ export function createRegistry(deps: RegistryDeps, configInput: RegistryConfigIn
   ];
 
   async function dispatch(request: Request, context: RequestContext): Promise<Response> {
-    if (context.rawTarget !== undefined && hasDotSegments(context.rawTarget)) {
-      throw new RegistryError("NAME_INVALID", "the path contains \".\" or \"..\" segments; repository names cannot", null);
-    }
     const url = new URL(request.url);
-    if (tokenAuth && url.pathname === "/token") return tokenAuth.tokenEndpoint.handle(request);
+    const problem = context.rawTarget === undefined ? undefined : rawPathProblem(context.rawTarget);
+    if (problem) {
+      // Under /v2 the only free part of a path is the repository name; elsewhere no route matches.
+      throw url.pathname.startsWith("/v2") ? new RegistryError("NAME_INVALID", problem, null) : new RegistryError("UNSUPPORTED", problem, null, { status: 400 });
+    }
+    if (tokenAuth && url.pathname === "/token") return tokenAuth.tokenEndpoint.handle(request, context);
     if (admin && url.pathname.startsWith("/admin/")) return admin.handle(request);
     // "/v2" and "/v2/" are the same endpoint for clients.
     const path = url.pathname === "/v2" ? "/v2/" : url.pathname;
@@ -132,7 +144,10 @@ export function createRegistry(deps: RegistryDeps, configInput: RegistryConfigIn
     }
     // An upload link's token stands in for credentials the client does not send to the upload host.
     const granted = deps.uploadLinks ? (await deps.uploadLinks.check(url, match.params)) === "granted" : false;
-    const decision: AuthDecision = granted ? { allowed: true, subject: "upload-link" } : await authorizer.authorize(request, match.route.access(match.params), context);
+    const decision: AuthDecision = granted ? { allowed: true, subject: "upload-link" } : await authorizer.authorize(request, match.route.access(match.params, url), context);
+    // For the entry adapter's log. An upload link names no key; in multi-tenant mode its repository names the tenant.
+    if (!granted) context.caller = callerOfSubject(decision.subject ?? "");
+    else if (config.tenancy === "namespace") context.caller = { tenant: tenantOf(match.params.name as RepositoryName) };
     if (!decision.allowed) {
       throw new RegistryError(decision.status === 401 ? "UNAUTHORIZED" : "DENIED", decision.message, null, {
         status: decision.status,
@@ -159,7 +174,7 @@ export function createRegistry(deps: RegistryDeps, configInput: RegistryConfigIn
       await deps.uploadLinks?.rewrite(response);
       return response;
     },
-    expireUploads: () => uploadService.expireIdle(),
+    expireUploads: (options) => uploadService.expireIdle(options),
     deleteRepository: (name) => repositoryService.delete(name),
   };
 }

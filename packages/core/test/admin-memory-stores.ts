@@ -98,6 +98,8 @@ export class MemoryMetadata {
   readonly storedBytes = new Map<string, number>();
   /** The tenants' blobs, by "<tenant>/<digest>". */
   readonly blobs = new Map<string, BlobRecord>();
+  /** Open upload sessions and their staged bytes, by tenant. */
+  readonly uploads = new Map<string, { sessions: number; stagedBytes: number }>();
 
   private repository(name: string): MemoryRepository {
     const repo = this.repositories.get(name) ?? { manifests: new Map(), links: new Set() };
@@ -153,7 +155,9 @@ export class MemoryMetadata {
     const unused = () => {
       throw new Error("not used by the admin API");
     };
-    const store: Pick<MetadataStore, "listRepositories" | "listManifests" | "repositoryExists" | "tenantUsage" | "manifestCount" | "deleteRepository" | "findBlob"> = {
+    const store: Pick<
+      MetadataStore, "listRepositories" | "listManifests" | "repositoryExists" | "tenantUsage" | "uploadUsage" | "manifestCount" | "deleteRepository" | "findBlob"
+    > = {
       listRepositories: async (request, prefix) => {
         const names = [...this.repositories.keys()].filter((n) => prefix === undefined || n.startsWith(prefix)).sort();
         return page(names, (n) => n, request);
@@ -167,6 +171,7 @@ export class MemoryMetadata {
         repositories: [...this.repositories.keys()].filter((n) => n.startsWith(`${tenant}/`)).length,
         storedBytes: this.storedBytes.get(tenant) ?? 0,
       }),
+      uploadUsage: async (tenant) => ({ ...(this.uploads.get(tenant) ?? { sessions: 0, stagedBytes: 0 }), storedBytes: this.storedBytes.get(tenant) ?? 0 }),
       manifestCount: async (repository) => this.repositories.get(repository)?.manifests.size ?? 0,
       deleteRepository: async (tenant, repository) => this.deleteRepository(tenant, repository),
       findBlob: async (tenant, digest) => this.blobs.get(`${tenant}/${digest}`),

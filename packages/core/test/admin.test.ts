@@ -140,12 +140,12 @@ describe("plans", () => {
   it("lists the built-in default until a stored plan overrides it", async () => {
     const r = await call("GET", "/admin/v1/plans", op);
     expect(r.json).toEqual({
-      plans: [{ name: "default", limits: { repositories: 500, storedBytes: 500e9, manifestsPerRepository: 100_000 }, builtIn: true }],
+      plans: [{ name: "default", limits: { repositories: 500, storedBytes: 500e9, manifestsPerRepository: 100_000, uploadSessions: 1_000 }, builtIn: true }],
     });
-    const put = await call("PUT", "/admin/v1/plans/default", { ...op, body: { limits: { repositories: 10, storedBytes: 1e9, manifestsPerRepository: 50 } } });
+    const put = await call("PUT", "/admin/v1/plans/default", { ...op, body: { limits: { repositories: 10, storedBytes: 1e9, manifestsPerRepository: 50, uploadSessions: 20 } } });
     expect(put.status).toBe(201);
     const after = await call("GET", "/admin/v1/plans", op);
-    expect(after.json.plans).toEqual([{ name: "default", limits: { repositories: 10, storedBytes: 1e9, manifestsPerRepository: 50 }, builtIn: false }]);
+    expect(after.json.plans).toEqual([{ name: "default", limits: { repositories: 10, storedBytes: 1e9, manifestsPerRepository: 50, uploadSessions: 20 }, builtIn: false }]);
   });
 
   it("stores DOCR-like tiers, null as unlimited, and shows null back", async () => {
@@ -156,14 +156,20 @@ describe("plans", () => {
     };
     for (const [name, limits] of Object.entries(tiers)) {
       const r = await call("PUT", `/admin/v1/plans/${name}`, { ...op, body: { limits } });
-      expect([r.status, r.json]).toEqual([201, { name, limits, builtIn: false }]);
+      // Left out, the open upload sessions get the default.
+      expect([r.status, r.json]).toEqual([201, { name, limits: { ...limits, uploadSessions: 1_000 }, builtIn: false }]);
     }
+    const sessions = await call("PUT", "/admin/v1/plans/ci", { ...op, body: { limits: { ...tiers.basic, uploadSessions: 50 } } });
+    expect(sessions.json.limits).toEqual({ ...tiers.basic, uploadSessions: 50 });
+    const unlimited = await call("PUT", "/admin/v1/plans/ci", { ...op, body: { limits: { ...tiers.basic, uploadSessions: null } } });
+    expect(unlimited.json.limits.uploadSessions).toBeNull();
+    expect(tenants.plans.get("ci")!.limits.uploadSessions).toBe(UNLIMITED);
     expect(tenants.plans.get("professional")!.limits.repositories).toBe(UNLIMITED);
     const replaced = await call("PUT", "/admin/v1/plans/basic", { ...op, body: { limits: { ...tiers.basic, repositories: 6 } } });
     expect(replaced.status).toBe(200);
     const list = await call("GET", "/admin/v1/plans", op);
-    expect(list.json.plans.map((p: { name: string }) => p.name)).toEqual(["basic", "default", "professional", "starter"]);
-    expect(list.json.plans[2].limits.repositories).toBeNull();
+    expect(list.json.plans.map((p: { name: string }) => p.name)).toEqual(["basic", "ci", "default", "professional", "starter"]);
+    expect(list.json.plans[3].limits.repositories).toBeNull();
   });
 
   it.each([
@@ -307,7 +313,12 @@ describe("usage and repositories", () => {
         { repository: "acme/tools/cli", manifests: 1, limit: 100_000 },
         { repository: "acme/web", manifests: 2, limit: 100_000 },
       ],
+      uploadSessions: { used: 0, limit: 1_000 },
+      stagedBytes: { used: 0 },
     });
+    metadata.uploads.set("acme", { sessions: 3, stagedBytes: 1_234 });
+    const uploading = await call("GET", "/admin/v1/tenants/acme/usage", op);
+    expect(uploading.json).toMatchObject({ uploadSessions: { used: 3, limit: 1_000 }, stagedBytes: { used: 1_234 } });
     await call("PUT", "/admin/v1/plans/pro", { ...op, body: { limits: { repositories: null, storedBytes: 100e9, manifestsPerRepository: null } } });
     await call("PATCH", "/admin/v1/tenants/acme", { ...op, body: { plan: "pro" } });
     const pro = await call("GET", "/admin/v1/tenants/acme/usage", adminOf("acme"));

@@ -78,3 +78,50 @@ describe("parseManifest", () => {
     expect(reason(new Uint8Array([0x7b, 0xff, 0x7d]), MediaType.ociManifest)).toMatch(/UTF-8/);
   });
 });
+
+describe("parseManifest refuses JSON that Go clients would read differently", () => {
+  const text = JSON.stringify(image);
+  const layer = JSON.stringify(image.layers[0]);
+  const other = JSON.stringify({ ...image.layers[0], digest: d("f") });
+  it.each([
+    ["a second layers key differing by case", text.replace('"layers":', `"Layers":[${other}],"layers":`), /"Layers".*letter case/],
+    ["a lone Subject", text.replace(/}$/, `,"Subject":${layer}}`), /"Subject".*"subject"/],
+    ["MediaType", text.replace('"mediaType":"application/vnd.oci.image.manifest.v1+json"', '"MediaType":"application/vnd.oci.image.manifest.v1+json"'), /MediaType/],
+    ["Config", text.replace('"config":', '"Config":'), /Config/],
+    ["a descriptor's Digest", text.replace(`"layers":[${layer}]`, `"layers":[${layer.replace(/}$/, `,"Digest":"${d("f")}"}`)}]`), /layers\[\]/],
+    ["an escaped key (\\u004cayers)", text.replace('"layers":', `"\\u004cayers":[${other}],"layers":`), /letter case/],
+    ["the long s (layerſ), which Go folds to s", text.replace('"layers":', `"layer\u017f":[${other}],"layers":`), /letter case/],
+    ["the Kelvin sign, which Go folds to k (\u212aind beside kind)", text.replace(/}$/, ',"kind":"a","\u212aind":"b"}'), /letter case/],
+    ["an exact duplicate key", text.replace('"layers":', `"layers":[${other}],"layers":`), /appears twice/],
+    ["a duplicate annotation key", text.replace(/}$/, ',"annotations":{"a":"1","a":"2"}}'), /appears twice/],
+    ["nesting 100 levels deep", text.replace(/}$/, `,"x":${"[".repeat(100)}${"]".repeat(100)}}`), /nests deeper/],
+  ])("%s", (_, body, message) => {
+    const result = reason(encode(body), MediaType.ociManifest);
+    expect(result).toMatch(/^MANIFEST_INVALID/);
+    expect(result).toMatch(message);
+  });
+
+  it("refuses a UTF-8 byte-order mark", () => {
+    const bytes = new Uint8Array([0xef, 0xbb, 0xbf, ...encode(image)]);
+    expect(reason(bytes, MediaType.ociManifest)).toMatch(/^MANIFEST_INVALID.*byte-order mark/);
+  });
+
+  it("keeps accepting what real manifests hold: annotation keys of any case, unknown fields, platform fields", () => {
+    const index = {
+      schemaVersion: 2,
+      mediaType: MediaType.ociIndex,
+      manifests: [{ mediaType: MediaType.ociManifest, digest: d("e"), size: 3, platform: { os: "windows", architecture: "amd64", "os.version": "10.0", "os.features": ["win32k"] } }],
+      annotations: { Layers: "x", layers: "y", "org.opencontainers.image.Title": "t" },
+      "x-vendor": { nested: { deeper: [1, 2, { ok: true }] } },
+    };
+    expect(reason(encode(index), MediaType.ociIndex)).toBe("accepted");
+    expect(reason(encode({ ...image, annotations: { Digest: "not a field here" } }), MediaType.ociManifest)).toBe("accepted");
+  });
+
+  it("scans a 4 MiB bracket bomb without parsing it", () => {
+    const bomb = encode(`{"x":${"[".repeat(2 * 1024 * 1024)}`);
+    const started = performance.now();
+    expect(reason(bomb, null)).toMatch(/nests deeper/);
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+});

@@ -3,7 +3,7 @@ import { RegistryError } from "../src/errors.ts";
 import { digestOf, parseDigest, tryParseDigest } from "../src/oci/digest.ts";
 import { parseRepositoryName, parseTag, namespaceOf } from "../src/oci/names.ts";
 import { parseReference } from "../src/services/manifests.ts";
-import { hasDotSegments } from "../src/http/raw-path.ts";
+import { rawPathProblem } from "../src/http/raw-path.ts";
 
 const hex64 = "a".repeat(64);
 
@@ -58,7 +58,7 @@ describe("tags and references", () => {
     expect(parseTag(tag)).toBe(tag);
   });
   it.each(["-x", ".x", "a".repeat(129), "a/b", "a b", ""])("refuses tag %s", (tag) => {
-    expect(codeOf(() => parseTag(tag))).toBe("MANIFEST_INVALID");
+    expect(codeOf(() => parseTag(tag))).toBe("TAG_INVALID");
   });
   it("reads a reference with a colon as a digest, otherwise as a tag", () => {
     expect(parseReference(`sha256:${hex64}`)).toEqual({ kind: "digest", digest: `sha256:${hex64}` });
@@ -68,10 +68,37 @@ describe("tags and references", () => {
 });
 
 describe("raw paths", () => {
-  it.each(["/v2/a/../b/tags/list", "/v2/./a/tags/list", "/v2/a/%2e%2e/b/tags/list", "/v2/a/%2E/b", "/v2/a/.."])("finds dot segments in %s", (p) => {
-    expect(hasDotSegments(p)).toBe(true);
+  it.each([
+    "/v2/a/../b/tags/list",
+    "/v2/./a/tags/list",
+    "/v2/a/%2e%2e/b/tags/list",
+    "/v2/a/%2E/b",
+    "/v2/a/..",
+    "/v2/alice/..\\bob/private/tags/list",
+    "/v2/a\\b/tags/list",
+    "/v2/a/%5C../b/tags/list",
+    "/v2/a/%5c/b",
+    "/v2/a%2Fb/tags/list",
+    "/v2/a/%2e./b",
+    "/v2/a/%252e%252e/b",
+    "/v2/a/%09/b",
+    "/v2/a/%00/b",
+    "/v2/a/%C3%A9/b",
+    "/v2/a/%zz/b",
+    "/v2/a/%2",
+    "/admin/v1/tenants/a\\..\\b",
+    "/token\\..\\admin/v1/tenants",
+    "/v2/a/\"quoted\"/b",
+  ])("refuses %s", (p) => {
+    expect(rawPathProblem(p)).toBeDefined();
   });
-  it.each(["/v2/a.b/tags/list", "/v2/a/blobs/sha256:abc", "/v2/a/manifests/v1..2?x=/../"])("finds none in %s", (p) => {
-    expect(hasDotSegments(p)).toBe(false);
+  it.each(["/v2/a.b/tags/list", "/v2/a/blobs/sha256:abc", "/v2/a/manifests/v1..2?x=/../\\", "/v2/a/blobs/sha256%3Aabc", "/token?scope=repository:a/b:pull", "/v2/a/b/manifests/.hidden"])(
+    "serves %s",
+    (p) => {
+      expect(rawPathProblem(p)).toBeUndefined();
+    },
+  );
+  it("names the backslash", () => {
+    expect(rawPathProblem("/v2/alice/..\\bob/private/tags/list")).toMatch(/backslash/);
   });
 });

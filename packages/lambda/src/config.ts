@@ -15,6 +15,8 @@ export const LAMBDA_ENV = {
   uploadTokenSecret: "STRATUS_UPLOAD_TOKEN_SECRET",
   /** "true": tenants, token auth, quotas and the admin API (DESIGN.md "Tenancy", "Auth"). */
   multiTenant: "STRATUS_MULTI_TENANT",
+  /** "true": serve a table created in the other tenancy mode anyway (core services/tenancy-mode.ts); never set by the stack. */
+  acceptModeChange: "STRATUS_ACCEPT_MODE_CHANGE",
   /** Secrets Manager ARN of the token signing secrets (whitespace-separated, the first signs). */
   tokenSecretsArn: "STRATUS_TOKEN_SECRETS_ARN",
   tokenSecrets: "STRATUS_TOKEN_SECRETS",
@@ -39,6 +41,7 @@ export const lambdaConfigSchema = z.object({
   uploadTokenSecretArn: z.string().startsWith("arn:").optional(),
   uploadTokenSecret: z.string().min(32, "must be at least 32 characters").optional(),
   multiTenant: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
+  acceptModeChange: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
   tokenSecretsArn: z.string().startsWith("arn:").optional(),
   tokenSecrets: z.string().min(32).optional(),
   adminTokenArn: z.string().startsWith("arn:").optional(),

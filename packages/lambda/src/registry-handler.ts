@@ -1,5 +1,5 @@
 import middy from "@middy/core";
-import { createRegistry, OpenOnLoopbackAuthorizer, TokenKeySet, UploadLinks, type Registry, type TenantStore, type TokenAuthDeps } from "@stratus/core";
+import { createRegistry, OpenOnLoopbackAuthorizer, settleTenancyMode, TenancyModeError, TokenKeySet, UploadLinks, type Registry, type TenantStore, type TokenAuthDeps } from "@stratus/core";
 import { openAwsStorage } from "@stratus/storage-aws";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { LAMBDA_ENV, readLambdaConfig, type LambdaConfig } from "./config.ts";
@@ -63,15 +63,30 @@ export function createRegistryHandler(env: NodeJS.ProcessEnv = process.env): Reg
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>(handle);
 }
 
+/** What the sweeper needs of Lambda's context object: the time left before the function's timeout. */
+export interface SweepContext {
+  getRemainingTimeInMillis(): number;
+}
+
+/** Left of a sweep invocation's time for the page in progress when no new one may start. */
+export const SWEEP_MARGIN_MS = 30_000;
+
 /**
- * The scheduled sweeper (EventBridge, every 15 minutes): expires idle upload sessions, aborting their
- * S3 multipart uploads. Lambda has no background timer, so the Node server's sweep runs here instead.
+ * The scheduled sweeper (EventBridge, every 5 minutes: stacks/src/registry-api.ts): removes every
+ * expired upload session, counting it out of its tenant's figures and aborting its S3 multipart
+ * upload. Lambda has no background timer, so the Node server's sweep runs here instead. One run
+ * goes page after page until nothing expired is left or the function's time runs short (then the
+ * next run goes on); a failed start is not cached.
  */
-export function createSweepHandler(env: NodeJS.ProcessEnv = process.env): () => Promise<{ removed: number }> {
+export function createSweepHandler(env: NodeJS.ProcessEnv = process.env): (event?: unknown, context?: SweepContext) => Promise<{ removed: number }> {
   let container: Promise<Container> | undefined;
-  return async () => {
-    container ??= openContainer(env, false);
-    return { removed: await (await container).registry.expireUploads() };
+  return async (_event, context) => {
+    container ??= openContainer(env, false).catch((error: unknown) => {
+      container = undefined;
+      throw error;
+    });
+    const until = context ? Date.now() + context.getRemainingTimeInMillis() - SWEEP_MARGIN_MS : undefined;
+    return { removed: await (await container).registry.expireUploads(until !== undefined ? { until } : {}) };
   };
 }
 
@@ -120,8 +135,10 @@ async function openContainer(env: NodeJS.ProcessEnv, forRequests = true): Promis
     ...(config.s3Endpoint ? { s3Endpoint: config.s3Endpoint } : {}),
     ...(config.dynamodbEndpoint ? { dynamodbEndpoint: config.dynamodbEndpoint } : {}),
   });
-  // The sweeper serves no requests: it needs no token keys.
+  // The sweeper serves no requests: it needs no token keys, and it neither checks nor records the
+  // table's tenancy mode (it would record "open" on a new table).
   const multiTenant = forRequests ? await multiTenantFor(config, storage.tenants) : undefined;
+  if (forRequests) await checkTenancyMode(config, storage);
   const registry = createRegistry(
     {
       blobs: storage.blobs,
@@ -151,6 +168,29 @@ async function openContainer(env: NodeJS.ProcessEnv, forRequests = true): Promis
     },
   );
   return { registry, config };
+}
+
+/**
+ * Refuses a table created in the other tenancy mode (core services/tenancy-mode.ts), once per
+ * container: one GetItem on the cold start (1 RCU, a few ms), the mode is recorded on the first.
+ * A refused container serves nothing; every request answers 500 and the reason is logged in one line.
+ */
+async function checkTenancyMode(config: LambdaConfig, storage: Parameters<typeof settleTenancyMode>[0]): Promise<void> {
+  const wanted = config.multiTenant ? "multi-tenant" : "open";
+  try {
+    const { changedFrom } = await settleTenancyMode(storage, wanted, {
+      acceptChange: config.acceptModeChange,
+      names: {
+        storage: `DynamoDB table ${config.table}`,
+        multiTenantOption: `${LAMBDA_ENV.multiTenant}=true`,
+        acceptOption: `${LAMBDA_ENV.acceptModeChange}=true`,
+      },
+    });
+    if (changedFrom) console.warn(JSON.stringify({ level: "warn", msg: `DynamoDB table ${config.table} now serves in another tenancy mode`, from: changedFrom, to: wanted }));
+  } catch (error) {
+    if (error instanceof TenancyModeError) console.error(JSON.stringify({ level: "error", msg: error.message }));
+    throw error;
+  }
 }
 
 /**

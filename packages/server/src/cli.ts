@@ -1,3 +1,4 @@
+import { TenancyModeError } from "@stratus/core";
 import { pino } from "pino";
 import { parseServerOptions, USAGE } from "./options.ts";
 import { startServer } from "./server.ts";
@@ -16,6 +17,9 @@ export async function runServerCli(argv: string[], env: NodeJS.ProcessEnv): Prom
     return;
   }
   const logger = pino({ level: options.logLevel });
+  // Everything the server writes is its user's only. The storage sets 0600/0700 on what it creates;
+  // the umask also covers what a library (SQLite's own files) creates with defaults.
+  process.umask(0o077);
   const running = await startServer(options, logger);
   const where = options.storage === "aws" ? { bucket: options.bucket, table: options.table, region: options.region } : { dataDir: options.dataDir };
   logger.info({ url: running.url, storage: options.storage, ...where }, `Stratus registry listening on ${running.url}`);
@@ -35,6 +39,8 @@ export async function runServerCli(argv: string[], env: NodeJS.ProcessEnv): Prom
 }
 
 export function exitOnFailure(err: unknown): never {
-  process.stderr.write(`stratus: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  // A refusal the operator must act on says why in one line; anything else is a bug: its stack helps.
+  const expected = err instanceof TenancyModeError;
+  process.stderr.write(`stratus: ${err instanceof Error ? (expected ? err.message : (err.stack ?? err.message)) : String(err)}\n`);
   process.exit(1);
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { TokenKeySet, type TenantStore, type TokenAuthDeps } from "@stratus/core";
 import type { Logger } from "pino";
@@ -27,11 +27,17 @@ async function secret(options: ServerOptions, what: string, inline: string | und
   if (options.storage !== "local") throw new Error(`--multi-tenant on ${options.storage} storage needs the ${what} (see --help)`);
   const path = join(options.dataDir, generatedName);
   try {
-    return (await readFile(path, "utf8")).trim();
+    const value = (await readFile(path, "utf8")).trim();
+    // Generated 0600; a copy made readable by others (restored from a backup, say) is tightened,
+    // unless it is another user's file (then it is that user's to manage).
+    await chmod(path, 0o600).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== "EPERM") throw e;
+    });
+    return value;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
   }
-  await mkdir(options.dataDir, { recursive: true });
+  await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
   const value = randomBytes(32).toString("base64url");
   // "wx": never overwrite one another process created meanwhile.
   await writeFile(path, `${value}\n`, { mode: 0o600, flag: "wx" }).catch(async (e) => {

@@ -14,8 +14,18 @@ export const serverOptionsSchema = z
     /** Serve peers other than loopback without authentication: trusted networks only. */
     allowRemote: flagBoolean.default(false),
     uploadTtlSeconds: z.coerce.number().int().positive().default(24 * 3600),
-    /** How often idle upload sessions are swept. */
-    sweepIntervalSeconds: z.coerce.number().int().positive().default(300),
+    /**
+     * How often sessions idle past the upload TTL are swept (each run removes all of them): an
+     * expired session's staging file or S3 parts and its place in the tenant's limits last this long at most.
+     */
+    sweepIntervalSeconds: z.coerce.number().int().positive().default(60),
+    /**
+     * A connection with no request in flight (never spoken, or kept alive after an answer) closes
+     * after this; keep it above the idle timeout of a load balancer in front (ALB: 60 s by default).
+     */
+    idleTimeoutSeconds: z.coerce.number().positive().max(3600).default(65),
+    /** Connections open at once; more are closed as they arrive (each costs a file descriptor and buffers). */
+    maxConnections: z.coerce.number().int().positive().default(1024),
     /** How long shutdown waits for requests in flight before closing their connections. */
     shutdownGraceSeconds: z.coerce.number().int().nonnegative().default(10),
     storage: z.enum(["local", "aws"]).default("local"),
@@ -33,6 +43,8 @@ export const serverOptionsSchema = z
     uploadTokenSecret: z.string().min(32, "must be at least 32 characters").optional(),
     // multi-tenant mode: tenants, token auth, quotas, the admin API
     multiTenant: flagBoolean.default(false),
+    /** Serve storage created in the other tenancy mode anyway (core services/tenancy-mode.ts). */
+    acceptModeChange: flagBoolean.default(false),
     /** Secrets the token signing keys derive from, first signs (whitespace-separated); local storage generates one. */
     tokenSecrets: z.string().min(32).optional(),
     tokenSecretsFile: z.string().min(1).optional(),
@@ -59,7 +71,10 @@ const OPTIONS: { key: Key; flag: string; env: string; boolean?: boolean; help: s
   { key: "port", flag: "port", env: "STRATUS_PORT", help: "<n>  port (default 5000)" },
   { key: "logLevel", flag: "log-level", env: "STRATUS_LOG_LEVEL", help: "<level>  fatal|error|warn|info|debug|trace|silent (default info)" },
   { key: "allowRemote", flag: "allow-remote", env: "STRATUS_ALLOW_REMOTE", boolean: true, help: "serve non-loopback clients without auth" },
+  { key: "idleTimeoutSeconds", flag: "idle-timeout", env: "STRATUS_IDLE_TIMEOUT_SECONDS", help: "<seconds>  close connections idle this long; above a load balancer's (default 65)" },
+  { key: "maxConnections", flag: "max-connections", env: "STRATUS_MAX_CONNECTIONS", help: "<n>  connections open at once; more are refused (default 1024)" },
   { key: "uploadTtlSeconds", flag: "upload-ttl", env: "STRATUS_UPLOAD_TTL_SECONDS", help: "<seconds>  idle upload sessions expire (default 86400)" },
+  { key: "sweepIntervalSeconds", flag: "sweep-interval", env: "STRATUS_SWEEP_INTERVAL_SECONDS", help: "<seconds>  remove expired upload sessions this often (default 60)" },
   { key: "storage", flag: "storage", env: "STRATUS_STORAGE", help: "local|aws  where blobs and metadata live (default local)" },
   { key: "dataDir", flag: "data-dir", env: "STRATUS_DATA_DIR", help: "<dir>  local storage directory (default ./data)" },
   { key: "bucket", flag: "bucket", env: "STRATUS_S3_BUCKET", help: "<name>  aws: S3 bucket for blobs" },
@@ -70,6 +85,7 @@ const OPTIONS: { key: Key; flag: string; env: string; boolean?: boolean; help: s
   { key: "uploadUrl", flag: "upload-url", env: "STRATUS_UPLOAD_URL", help: "<url>  upload sessions live on this host (the upload service)" },
   { key: "uploadTokenSecret", flag: "upload-token-secret", env: "STRATUS_UPLOAD_TOKEN_SECRET", help: "<key>  signs upload links; prefer the variable" },
   { key: "multiTenant", flag: "multi-tenant", env: "STRATUS_MULTI_TENANT", boolean: true, help: "tenants, token auth, quotas and the admin API" },
+  { key: "acceptModeChange", flag: "accept-mode-change", env: "STRATUS_ACCEPT_MODE_CHANGE", boolean: true, help: "serve data created in the other mode (open / multi-tenant)" },
   { key: "tokenSecretsFile", flag: "token-secrets-file", env: "STRATUS_TOKEN_SECRETS_FILE", help: "<file>  secrets for token signing keys, first signs" },
   { key: "tokenSecrets", flag: "token-secrets", env: "STRATUS_TOKEN_SECRETS", help: "<s>  the same inline; prefer the variable or the file" },
   { key: "adminTokenFile", flag: "admin-token-file", env: "STRATUS_ADMIN_TOKEN_FILE", help: "<file>  operator token for the admin API" },

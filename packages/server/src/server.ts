@@ -1,9 +1,10 @@
-import { createServer, type IncomingMessage, type Server } from "node:http";
-import type { Socket } from "node:net";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createRegistry, OpenOnLoopbackAuthorizer, UploadLinks, type Registry } from "@stratus/core";
+import { createRegistry, OpenOnLoopbackAuthorizer, settleTenancyMode, UploadLinks, type Registry } from "@stratus/core";
 import { pino, type Logger } from "pino";
-import { registryListener } from "./node-adapter.ts";
+import { limitConnections } from "./connections.ts";
+import { registryListener, REQUEST_ID_HEADER } from "./node-adapter.ts";
+import { requestLogger } from "./request-log.ts";
 import { multiTenantDeps } from "./multi-tenant.ts";
 import { openStorage } from "./storage.ts";
 import type { ServerOptions } from "./options.ts";
@@ -23,6 +24,16 @@ export interface RunningServer {
 
 export async function startServer(options: ServerOptions, logger: Logger = pino({ level: options.logLevel })): Promise<RunningServer> {
   const storage = await openStorage(options);
+  try {
+    const { changedFrom } = await settleTenancyMode(storage, options.multiTenant ? "multi-tenant" : "open", {
+      acceptChange: options.acceptModeChange,
+      names: { storage: storage.description, multiTenantOption: "--multi-tenant", acceptOption: "--accept-mode-change (STRATUS_ACCEPT_MODE_CHANGE=true)" },
+    });
+    if (changedFrom) logger.warn({ from: changedFrom, to: options.multiTenant ? "multi-tenant" : "open" }, `${storage.description} now serves in another tenancy mode`);
+  } catch (error) {
+    await storage.close();
+    throw error;
+  }
   const multiTenant = options.multiTenant ? await multiTenantDeps(options, storage.tenants, logger) : undefined;
   const registry = createRegistry(
     {
@@ -40,7 +51,7 @@ export async function startServer(options: ServerOptions, logger: Logger = pino(
         : {}),
       onUnexpectedError: (error, request) =>
         request
-          ? logger.error({ err: error, method: request.method, path: new URL(request.url).pathname }, "request failed")
+          ? logger.error({ err: error, requestId: request.headers.get(REQUEST_ID_HEADER), method: request.method, path: new URL(request.url).pathname }, "request failed")
           : logger.error({ err: error }, "background work failed"),
     },
     {
@@ -52,38 +63,16 @@ export async function startServer(options: ServerOptions, logger: Logger = pino(
     },
   );
 
-  // One line per request, with its own bytes on a keep-alive socket. The query string is left out:
-  // later it may carry tokens.
-  const started = new WeakMap<IncomingMessage, { at: bigint; socket: Socket; read: number; written: number }>();
   let closing: Promise<void> | undefined;
-  const server = createServer(
-    registryListener(registry, {
-      closing: () => closing !== undefined,
-      onDone: (req, res, error) => {
-      const mark = started.get(req);
-      if (!mark) return;
-      logger.info(
-        {
-          method: req.method,
-          path: (req.url ?? "").split("?")[0],
-          status: res.statusCode,
-          bytesIn: mark.socket.bytesRead - mark.read,
-          bytesOut: mark.socket.bytesWritten - mark.written,
-          ms: Number((process.hrtime.bigint() - mark.at) / 1000n) / 1000,
-          ...(error ? { aborted: true } : {}),
-        },
-        "request",
-      );
-      },
-    }),
-  );
-  server.prependListener("request", (req: IncomingMessage) => {
-    started.set(req, { at: process.hrtime.bigint(), socket: req.socket, read: req.socket.bytesRead, written: req.socket.bytesWritten });
-  });
-  // Large layers over slow links take long: no overall request timeout, but headers must arrive promptly.
+  const listener = registryListener(registry, { closing: () => closing !== undefined, onDone: requestLogger(logger) });
+  const server = createServer(listener);
+  // "Expect: 100-continue": the listener sends 100 once core reads the body, not node:http up front.
+  server.on("checkContinue", listener);
+  // Large layers over slow links take long: no overall request timeout, but headers must arrive
+  // promptly, and idle connections close (connections.ts).
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
-  server.keepAliveTimeout = 65_000;
+  limitConnections(server, { idleTimeoutMs: options.idleTimeoutSeconds * 1000, maxConnections: options.maxConnections }, logger);
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -92,13 +81,21 @@ export async function startServer(options: ServerOptions, logger: Logger = pino(
   const port = (server.address() as AddressInfo).port;
   const hostForUrl = options.host.includes(":") ? `[${options.host}]` : options.host;
 
-  const sweep = async () => {
-    try {
-      const removed = await registry.expireUploads();
-      if (removed) logger.info({ removed }, "expired idle upload sessions");
-    } catch (err) {
-      logger.error({ err }, "upload sweep failed");
-    }
+  // Each run removes every expired session (page after page), within one interval; runs never overlap.
+  let sweeping: Promise<void> | undefined;
+  const stopSweeping = new AbortController();
+  const sweep = () => {
+    sweeping ??= (async () => {
+      try {
+        const removed = await registry.expireUploads({ until: Date.now() + options.sweepIntervalSeconds * 1000, signal: stopSweeping.signal });
+        if (removed) logger.info({ removed }, "expired idle upload sessions");
+      } catch (err) {
+        logger.error({ err }, "upload sweep failed");
+      } finally {
+        sweeping = undefined;
+      }
+    })();
+    return sweeping;
   };
   void sweep();
   const sweeper = setInterval(sweep, options.sweepIntervalSeconds * 1000);
@@ -107,11 +104,14 @@ export async function startServer(options: ServerOptions, logger: Logger = pino(
   const close = () =>
     (closing ??= (async () => {
       clearInterval(sweeper);
+      stopSweeping.abort();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const grace = setTimeout(() => server.closeAllConnections(), options.shutdownGraceSeconds * 1000);
       await closed;
       clearTimeout(grace);
+      // A sweep in flight finishes its page before the storage closes under it.
+      await sweeping;
       await storage.close();
     })());
 

@@ -1,4 +1,4 @@
-import type { BlobStore, MetadataStore, RegistryConfigInput, TenantStore } from "@stratus/core";
+import type { BlobStore, DeploymentStore, MetadataStore, RegistryConfigInput, TenantStore } from "@stratus/core";
 import type { ServerOptions } from "./options.ts";
 
 /** The storage the server runs on, and what it implies for the registry's settings. */
@@ -7,6 +7,10 @@ export interface OpenedStorage {
   metadata: MetadataStore;
   /** Tenants, plans, API keys and visibility: in the metadata's SQLite file or DynamoDB table. */
   tenants: TenantStore;
+  /** The tenancy mode the storage was created in. */
+  deployment: DeploymentStore;
+  /** The storage, as an operator names it: "data directory ./data". */
+  description: string;
   registryConfig: Partial<RegistryConfigInput>;
   close(): Promise<void> | void;
 }
@@ -26,6 +30,7 @@ export async function openStorage(options: ServerOptions): Promise<OpenedStorage
     });
     return {
       ...storage,
+      description: `DynamoDB table ${options.table}`,
       // S3 parts are at least 5 MiB; and with staged parts unreadable until completed, the hash
       // state must travel with the session (any process may take the next request).
       registryConfig: { chunkMinLength: S3_MIN_PART_SIZE, resumableHashing: true },
@@ -33,5 +38,5 @@ export async function openStorage(options: ServerOptions): Promise<OpenedStorage
   }
   const { openLocalStorage } = await import("@stratus/storage-local");
   const storage = await openLocalStorage(options.dataDir);
-  return { ...storage, registryConfig: {} };
+  return { ...storage, description: `data directory ${options.dataDir}`, registryConfig: {} };
 }

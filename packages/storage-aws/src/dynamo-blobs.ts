@@ -1,8 +1,9 @@
-import type { BlobRecord, Digest, QuotaExceeded, QuotaOutcome, RepositoryName, TenantId, TenantLimits } from "@stratus/core";
+import type { BlobRecord, Digest, QuotaExceeded, QuotaOutcome, RepositoryName, TenantId, TenantLimits, UploadId } from "@stratus/core";
 import type { DynamoContext } from "./dynamo-context.ts";
 import type { Item, TransactItem } from "./dynamo-io.ts";
-import { blobKey, linkKey, repositoryKey, usageKey } from "./dynamo-keys.ts";
-import { createRepositoryItems, linkedVersionUpdate, quotaRefusal, usageOf, usageUpdate } from "./dynamo-repositories.ts";
+import { blobKey, linkKey, repositoryKey, uploadKey, usageKey } from "./dynamo-keys.ts";
+import { createRepositoryItems, linkedVersionUpdate, quotaRefusal, usageRead, usageUpdate } from "./dynamo-repositories.ts";
+import { countedSize, deleteUpload, uploadDelete } from "./dynamo-uploads.ts";
 
 // Blobs of a tenant and their links to repositories.
 //
@@ -36,11 +37,15 @@ export async function findLinkedBlob(ctx: DynamoContext, repository: RepositoryN
 
 type Linked = { ok: true; blob: BlobRecord } | QuotaExceeded | undefined;
 
-/** Records the blob unless the tenant has it, links it to the repository, creates the repository. */
+/**
+ * Records the blob unless the tenant has it, links it to the repository, creates the repository.
+ * With `upload`, the session whose bytes became the blob goes in the same transaction, its staged
+ * bytes counted out as the blob's are counted in.
+ */
 export async function commitBlob(
-  ctx: DynamoContext, tenant: TenantId, repository: RepositoryName, blob: BlobRecord, limits?: TenantLimits,
+  ctx: DynamoContext, tenant: TenantId, repository: RepositoryName, blob: BlobRecord, limits?: TenantLimits, upload?: UploadId,
 ): Promise<QuotaOutcome> {
-  const outcome = await link(ctx, "commit blob", tenant, repository, blob.digest, blob, limits);
+  const outcome = await link(ctx, "commit blob", tenant, repository, blob.digest, blob, limits, upload);
   return outcome?.ok === false ? outcome : { ok: true };
 }
 
@@ -51,19 +56,33 @@ export async function linkBlob(ctx: DynamoContext, tenant: TenantId, repository:
 /** `fresh`: the record to create when the tenant has no such blob (commit); without it, no blob means undefined (mount). */
 async function link(
   ctx: DynamoContext, what: string, tenant: TenantId, repository: RepositoryName, digest: Digest, fresh: BlobRecord | undefined,
-  limits: TenantLimits | undefined,
+  limits: TenantLimits | undefined, upload?: UploadId,
 ): Promise<Linked> {
   return ctx.io.retrying(what, async (): Promise<Linked> => {
     const keys = [blobKey(tenant, digest), linkKey(repository, digest), repositoryKey(repository)];
-    const [stored, linked, repo, usage] = await ctx.io.getMany(what, limits ? [...keys, usageKey(tenant)] : keys);
+    const [stored, linked, repo, ...more] = await ctx.io.getMany(what, [
+      ...keys, ...(limits ? [usageKey(tenant)] : []), ...(upload ? [uploadKey(upload)] : []),
+    ]);
+    const usage = limits ? more[0] : undefined;
+    const own = upload ? more[limits ? 1 : 0] : undefined;
     const existing = toBlob(stored);
-    // Already linked (a link implies its blob: they come and go together): nothing to do.
-    if (linked) return { ok: true, blob: existing ?? toBlob(linked)! };
+    if (linked) {
+      // Already linked (a link implies its blob: they come and go together): nothing to do but end the session.
+      if (own) await deleteUpload(ctx, upload!);
+      return { ok: true, blob: existing ?? toBlob(linked)! };
+    }
     const record = existing ?? fresh;
     if (!record) return undefined;
-    // A blob the tenant has adds no bytes, so is never refused for them.
-    const delta = { repositories: repo ? 0 : 1, storedBytes: existing ? 0 : record.size };
-    const refused = limits && quotaRefusal(limits, usageOf(usage), delta);
+    // A blob the tenant has adds no bytes, so is never refused for them. The committing session's
+    // staged bytes leave the count as the blob's enter it (counted sessions only: dynamo-uploads.ts).
+    const ownStaged = own ? countedSize(own) : 0;
+    const delta = {
+      repositories: repo ? 0 : 1,
+      storedBytes: existing ? 0 : record.size,
+      ...(own && ownStaged !== undefined ? { uploadSessions: -1, stagedBytes: -ownStaged } : {}),
+    };
+    const read = usageRead(usage);
+    const refused = limits && quotaRefusal(limits, read, delta);
     if (refused) return refused;
 
     const items: TransactItem[] = [];
@@ -81,7 +100,8 @@ async function link(
     items.push({ Put: { TableName: ctx.table, Item: { ...linkKey(repository, digest), ...blobAttributes(record) }, ConditionExpression: NOT_EXISTS } });
     // A new link in an existing repository moves the marker's version (repository deletion is conditional on it).
     items.push(...(repo ? [linkedVersionUpdate(ctx, repository)] : createRepositoryItems(ctx, tenant, repository)));
-    const usageChange = usageUpdate(ctx, tenant, delta, limits);
+    if (own) items.push(uploadDelete(ctx, own));
+    const usageChange = usageUpdate(ctx, tenant, delta, limits, read);
     if (usageChange) items.push(usageChange);
     await ctx.io.transact(what, items);
     return { ok: true, blob: record };

@@ -7,7 +7,7 @@ import {
 import type { DynamoContext } from "./dynamo-context.ts";
 import { estimateSize, type Item, type TransactItem } from "./dynamo-io.ts";
 import { MANIFEST_PREFIX, manifestKey, referrerKey, referrerPrefix, repositoryKey, repositoryPk, tagKey, usageKey } from "./dynamo-keys.ts";
-import { createRepositoryItems, manifestCountUpdate, quotaRefusal, usageOf, usageUpdate } from "./dynamo-repositories.ts";
+import { createRepositoryItems, manifestCountUpdate, quotaRefusal, usageRead, usageUpdate } from "./dynamo-repositories.ts";
 
 // Manifests, tags and referrers of a repository.
 //
@@ -65,7 +65,8 @@ export async function putManifest(ctx: DynamoContext, tenant: TenantId, manifest
         storedBytes: existing ? 0 : manifest.bytes.byteLength,
         ...(existing ? {} : { manifest: { count: Number(repo?.manifests ?? 0) } }),
       };
-      const refused = limits && quotaRefusal(limits, usageOf(usage), delta);
+      const read = usageRead(usage);
+      const refused = limits && quotaRefusal(limits, read, delta);
       if (refused) return refused;
       const body = existing ? bodyOf(existing) : (fresh ??= await newBody(ctx, manifest, written));
       const ver = randomUUID();
@@ -86,7 +87,7 @@ export async function putManifest(ctx: DynamoContext, tenant: TenantId, manifest
         if (manifest.subject) first.push({ Put: { TableName: ctx.table, Item: { ...referrerKey(repository, manifest.subject, manifest.digest), ...referrerBody(body) } } });
       }
       if (!repo) first.push(...createRepositoryItems(ctx, tenant, repository, existing ? 0 : 1));
-      const usageChange = usageUpdate(ctx, tenant, delta, limits);
+      const usageChange = usageUpdate(ctx, tenant, delta, limits, read);
       if (usageChange) first.push(usageChange);
       const tagPuts: TransactItem[] = tagList.map((tag) => ({ Put: { TableName: ctx.table, Item: { ...tagKey(repository, tag), ...body } } }));
       const [head, ...continuations] = ctx.io.pack(first, tagPuts, versionCheck(ctx, key, ver));

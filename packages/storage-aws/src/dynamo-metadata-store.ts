@@ -2,7 +2,7 @@ import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
 import type {
   BlobRecord, Clock, Digest, ManifestRecord, ManifestReference, ManifestSummary, MetadataStore, Page, PageRequest, QuotaExceeded,
-  QuotaOutcome, ReferrerRecord, RepositoryName, Tag, TenantId, TenantLimits, TenantUsage, UploadId, UploadSession,
+  QuotaOutcome, ReferrerRecord, RepositoryName, Tag, TenantId, TenantLimits, TenantUsage, UploadId, UploadSession, UploadUsage,
 } from "@stratus/core";
 import * as blobs from "./dynamo-blobs.ts";
 import type { DynamoContext } from "./dynamo-context.ts";
@@ -25,9 +25,10 @@ export interface DynamoMetadataStoreOptions {
   overflow?: ManifestOverflow;
   clock?: Clock;
   /**
-   * An upload session item expires (TTL attribute) this long after its last update. Make it longer
-   * than core's uploadTtlSeconds plus the sweep interval, so the sweep removes the staged bytes first.
-   * Default two days (core's default TTL is one).
+   * An upload session item expires (TTL attribute) this long after its last update: a backstop only.
+   * Make it far longer than core's uploadTtlSeconds plus the sweep interval, so the sweep removes the
+   * session first, staged bytes and counters with it (a TTL deletion counts nothing out:
+   * dynamo-uploads.ts). Default eight days (core's default TTL is one).
    */
   sessionTtlSeconds?: number;
   /** Manifests whose bytes plus annotations exceed this go to `overflow`. Default 256 KiB (items stop at 400 KB). */
@@ -56,7 +57,7 @@ export class DynamoMetadataStore implements MetadataStore {
       clock: options.clock ?? { now: () => Date.now() },
       inlineManifestBytes,
       overflow: options.overflow,
-      sessionTtlSeconds: options.sessionTtlSeconds ?? 2 * 24 * 3600,
+      sessionTtlSeconds: options.sessionTtlSeconds ?? 8 * 24 * 3600,
     };
   }
 
@@ -66,8 +67,8 @@ export class DynamoMetadataStore implements MetadataStore {
   findLinkedBlob(repository: RepositoryName, digest: Digest): Promise<BlobRecord | undefined> {
     return blobs.findLinkedBlob(this.ctx, repository, digest);
   }
-  commitBlob(tenant: TenantId, repository: RepositoryName, blob: BlobRecord, limits?: TenantLimits): Promise<QuotaOutcome> {
-    return blobs.commitBlob(this.ctx, tenant, repository, blob, limits);
+  commitBlob(tenant: TenantId, repository: RepositoryName, blob: BlobRecord, limits?: TenantLimits, upload?: UploadId): Promise<QuotaOutcome> {
+    return blobs.commitBlob(this.ctx, tenant, repository, blob, limits, upload);
   }
   linkBlob(
     tenant: TenantId, repository: RepositoryName, digest: Digest, limits?: TenantLimits,
@@ -78,20 +79,23 @@ export class DynamoMetadataStore implements MetadataStore {
     return blobs.unlinkBlob(this.ctx, tenant, repository, digest);
   }
 
-  createUpload(session: UploadSession): Promise<void> {
-    return uploads.createUpload(this.ctx, session);
+  createUpload(session: UploadSession, limits?: TenantLimits): Promise<QuotaOutcome> {
+    return uploads.createUpload(this.ctx, session, limits);
   }
   getUpload(id: UploadId): Promise<UploadSession | undefined> {
     return uploads.getUpload(this.ctx, id);
   }
-  updateUpload(session: UploadSession, expectedSize: number): Promise<boolean> {
-    return uploads.updateUpload(this.ctx, session, expectedSize);
+  updateUpload(session: UploadSession, expectedSize: number, limits?: TenantLimits): Promise<boolean | QuotaExceeded> {
+    return uploads.updateUpload(this.ctx, session, expectedSize, limits);
   }
   deleteUpload(id: UploadId): Promise<void> {
     return uploads.deleteUpload(this.ctx, id);
   }
   listIdleUploads(before: number, limit: number): Promise<UploadSession[]> {
     return uploads.listIdleUploads(this.ctx, before, limit);
+  }
+  uploadUsage(tenant: TenantId): Promise<UploadUsage> {
+    return uploads.uploadUsage(this.ctx, tenant);
   }
 
   putManifest(tenant: TenantId, manifest: ManifestRecord, tags: Tag[], limits?: TenantLimits): Promise<QuotaOutcome> {

@@ -7,6 +7,11 @@ import { CATALOG_PK, TAG_PREFIX, catalogKey, repositoryKey, repositoryPk, usageK
 // Repositories (marker + catalog entry), the usage figures and the quota checks, and the lexical
 // listings of tags and repositories.
 //
+// The usage item also counts the tenant's open upload sessions and the bytes they have staged
+// (uploadSessions, stagedBytes: dynamo-uploads.ts), because staged bytes count against storedBytes'
+// limit: a condition cannot add two attributes, so a growing total is conditional on each figure
+// staying within its share of the room read (usageUpdate), which is exact (never past the limit).
+//
 // Quotas need a check that is exact under races (DESIGN.md "Tenancy"), and DynamoDB can only
 // condition a write on one item's own attributes, not on a sum over items. So each figure a limit
 // applies to lives in one item: the tenant's usage item ("T#<tenant>", "U": repositories,
@@ -32,6 +37,15 @@ export interface UsageDelta {
   storedBytes: number;
   /** A manifest new to the repository, whose marker holds `manifests` (the count read). */
   manifest?: { count: number };
+  /** Upload sessions opened (1) or closed (-1), and bytes they staged (or gave up, negative). */
+  uploadSessions?: number;
+  stagedBytes?: number;
+}
+
+/** The usage item's figures as read, the upload ones included (absent: nothing yet). */
+export interface UsageRead extends TenantUsage {
+  uploadSessions: number;
+  stagedBytes: number;
 }
 
 /**
@@ -76,16 +90,41 @@ export function usageOf(item: Item | undefined): TenantUsage {
   return { repositories: Number(item?.repositories ?? 0), storedBytes: Number(item?.storedBytes ?? 0) };
 }
 
-/** The limit the change would pass, on the figures read; checked in the order repositories, manifests, stored bytes. */
-export function quotaRefusal(limits: TenantLimits, usage: TenantUsage, delta: UsageDelta): QuotaExceeded | undefined {
+export function usageRead(item: Item | undefined): UsageRead {
+  return { ...usageOf(item), uploadSessions: Number(item?.uploadSessions ?? 0), stagedBytes: Number(item?.stagedBytes ?? 0) };
+}
+
+/**
+ * Whether storedBytes' limit is checked: the change adds stored or staged bytes (a commit adds the
+ * blob's and removes its session's, which count once, so a blob exactly filling the plan commits).
+ */
+function addsBytes(delta: Omit<UsageDelta, "manifest">): boolean {
+  return delta.storedBytes > 0 || (delta.stagedBytes ?? 0) > 0;
+}
+
+/** Bytes in use that storedBytes' limit applies to after the change: stored and staged, each with its delta. */
+function bytesAfter(usage: UsageRead, delta: Omit<UsageDelta, "manifest">): number {
+  return usage.storedBytes + usage.stagedBytes + delta.storedBytes + (delta.stagedBytes ?? 0);
+}
+
+/**
+ * The limit the change would pass, on the figures read; checked in the order repositories, manifests,
+ * stored bytes (stored plus staged, when the change adds to them), upload sessions.
+ */
+export function quotaRefusal(limits: TenantLimits, usage: UsageRead, delta: UsageDelta): QuotaExceeded | undefined {
   if (delta.repositories > 0 && usage.repositories + delta.repositories > limits.repositories) {
     return { ok: false, limit: "repositories", max: limits.repositories, usage: usage.repositories };
   }
   if (delta.manifest && delta.manifest.count + 1 > limits.manifestsPerRepository) {
     return { ok: false, limit: "manifestsPerRepository", max: limits.manifestsPerRepository, usage: delta.manifest.count };
   }
-  if (delta.storedBytes > 0 && usage.storedBytes + delta.storedBytes > limits.storedBytes) {
-    return { ok: false, limit: "storedBytes", max: limits.storedBytes, usage: usage.storedBytes };
+  if (addsBytes(delta) && bytesAfter(usage, delta) > limits.storedBytes) {
+    // Reported as the figures stand without the change's own part (a committing session's bytes).
+    const staged = usage.stagedBytes + Math.min(0, delta.stagedBytes ?? 0);
+    return { ok: false, limit: "storedBytes", max: limits.storedBytes, usage: usage.storedBytes, ...(staged > 0 ? { stagedBytes: staged } : {}) };
+  }
+  if ((delta.uploadSessions ?? 0) > 0 && usage.uploadSessions + delta.uploadSessions! > limits.uploadSessions) {
+    return { ok: false, limit: "uploadSessions", max: limits.uploadSessions, usage: usage.uploadSessions };
   }
   return undefined;
 }
@@ -93,27 +132,41 @@ export function quotaRefusal(limits: TenantLimits, usage: TenantUsage, delta: Us
 /**
  * ADDs the delta to the tenant's usage item; undefined when there is nothing to add. With limits, a
  * growing figure is conditional on the room the limit leaves (checked against the read beforehand,
- * so the room is never negative here).
+ * so the room is never negative here). Stored plus staged bytes are two attributes, and a condition
+ * cannot add them: each is held to the figure read plus a share of the room (`read`, required when
+ * the bytes grow under a limit), so whatever else lands meanwhile, the sum stays within the limit;
+ * a racer that takes more than its share fails the condition, reads again and is decided anew.
  */
-export function usageUpdate(ctx: DynamoContext, tenant: TenantId, delta: Omit<UsageDelta, "manifest">, limits?: TenantLimits): TransactItem | undefined {
-  const { repositories, storedBytes } = delta;
-  if (repositories === 0 && storedBytes === 0) return undefined;
+export function usageUpdate(
+  ctx: DynamoContext, tenant: TenantId, delta: Omit<UsageDelta, "manifest">, limits?: TenantLimits, read?: UsageRead,
+): TransactItem | undefined {
+  const figures = {
+    repositories: delta.repositories, storedBytes: delta.storedBytes, uploadSessions: delta.uploadSessions ?? 0, stagedBytes: delta.stagedBytes ?? 0,
+  };
+  const added = Object.entries(figures).filter(([, n]) => n !== 0);
+  if (added.length === 0) return undefined;
   const conditions: string[] = [];
-  const values: Record<string, number> = { ":r": repositories, ":b": storedBytes };
-  const names: Record<string, string> = { "#repositories": "repositories", "#storedBytes": "storedBytes" };
-  if (limits && repositories > 0 && limits.repositories < UNLIMITED) {
-    conditions.push("(attribute_not_exists(#repositories) OR #repositories <= :maxRepositories)");
-    values[":maxRepositories"] = room(limits.repositories, repositories);
+  const values: Record<string, number> = Object.fromEntries(added.map(([name, n]) => [`:${name}`, n]));
+  const names: Record<string, string> = Object.fromEntries(added.map(([name]) => [`#${name}`, name]));
+  const atMost = (name: keyof typeof figures, max: number) => {
+    names[`#${name}`] = name;
+    values[`:max_${name}`] = max;
+    conditions.push(`(attribute_not_exists(#${name}) OR #${name} <= :max_${name})`);
+  };
+  if (limits && figures.repositories > 0 && limits.repositories < UNLIMITED) atMost("repositories", room(limits.repositories, figures.repositories));
+  if (limits && addsBytes(figures) && limits.storedBytes < UNLIMITED) {
+    if (!read) throw new Error("usageUpdate: adding bytes under a limit needs the figures read");
+    const spare = room(limits.storedBytes, bytesAfter(read, figures));
+    const storedShare = Math.floor(spare / 2);
+    atMost("storedBytes", read.storedBytes + storedShare);
+    atMost("stagedBytes", read.stagedBytes + (spare - storedShare));
   }
-  if (limits && storedBytes > 0 && limits.storedBytes < UNLIMITED) {
-    conditions.push("(attribute_not_exists(#storedBytes) OR #storedBytes <= :maxStoredBytes)");
-    values[":maxStoredBytes"] = room(limits.storedBytes, storedBytes);
-  }
+  if (limits && figures.uploadSessions > 0 && limits.uploadSessions < UNLIMITED) atMost("uploadSessions", room(limits.uploadSessions, figures.uploadSessions));
   return {
     Update: {
       TableName: ctx.table,
       Key: usageKey(tenant),
-      UpdateExpression: "ADD #repositories :r, #storedBytes :b",
+      UpdateExpression: `ADD ${added.map(([name]) => `#${name} :${name}`).join(", ")}`,
       ...(conditions.length > 0 ? { ConditionExpression: conditions.join(" AND ") } : {}),
       ExpressionAttributeNames: names,
       ExpressionAttributeValues: values,

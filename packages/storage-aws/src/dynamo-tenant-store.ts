@@ -1,6 +1,6 @@
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DynamoDBDocumentClient } from "@aws-sdk/lib-dynamodb";
-import { StorageUnavailableError } from "@stratus/core";
+import { DEFAULT_UPLOAD_SESSIONS, StorageUnavailableError } from "@stratus/core";
 import type {
   ApiKeyRecord, Page, PageRequest, Plan, RepositoryName, Role, Tenant, TenantId, TenantStore, Visibility,
 } from "@stratus/core";
@@ -50,7 +50,7 @@ export class DynamoTenantStore implements TenantStore {
 
   async createTenant(tenant: Tenant): Promise<boolean> {
     return this.io.put("create tenant", {
-      Item: { ...tenantKey(tenant.id), plan: tenant.plan, createdAt: tenant.createdAt },
+      Item: { ...tenantKey(tenant.id), plan: tenant.plan, createdAt: tenant.createdAt, generation: tenant.generation },
       ConditionExpression: NOT_EXISTS,
     });
   }
@@ -98,8 +98,8 @@ export class DynamoTenantStore implements TenantStore {
   // ---- plans
 
   async putPlan(plan: Plan): Promise<void> {
-    const { repositories, storedBytes, manifestsPerRepository } = plan.limits;
-    await this.io.put("put plan", { Item: { ...planKey(plan.name), limits: { repositories, storedBytes, manifestsPerRepository } } });
+    const { repositories, storedBytes, manifestsPerRepository, uploadSessions } = plan.limits;
+    await this.io.put("put plan", { Item: { ...planKey(plan.name), limits: { repositories, storedBytes, manifestsPerRepository, uploadSessions } } });
   }
 
   async getPlan(name: string): Promise<Plan | undefined> {
@@ -282,7 +282,13 @@ export class DynamoTenantStore implements TenantStore {
 }
 
 function toTenant(item: Item | undefined): Tenant | undefined {
-  return item && { id: item.SK as TenantId, plan: String(item.plan), createdAt: Number(item.createdAt) };
+  if (!item) return undefined;
+  const createdAt = Number(item.createdAt);
+  // Tenants created before generations existed have none stored (DynamoDB has no migration to give
+  // them one). Any fixed value serves: a tenant deleted and created again gets a random generation
+  // (16 characters, never this longer form), so tokens of the old one still stop working.
+  const generation = item.generation === undefined ? `created-${createdAt}` : String(item.generation);
+  return { id: item.SK as TenantId, plan: String(item.plan), createdAt, generation };
 }
 
 function toPlan(item: Item | undefined): Plan | undefined {
@@ -294,6 +300,8 @@ function toPlan(item: Item | undefined): Plan | undefined {
       repositories: Number(limits.repositories),
       storedBytes: Number(limits.storedBytes),
       manifestsPerRepository: Number(limits.manifestsPerRepository),
+      // Plans stored before this limit existed have none: they get the default.
+      uploadSessions: limits.uploadSessions === undefined ? DEFAULT_UPLOAD_SESSIONS : Number(limits.uploadSessions),
     },
   };
 }

@@ -1,13 +1,25 @@
-import type { RepositoryName, TenantId, UploadId, UploadSession } from "@stratus/core";
+import type {
+  QuotaExceeded, QuotaOutcome, RepositoryName, TenantId, TenantLimits, UploadId, UploadSession, UploadUsage,
+} from "@stratus/core";
 import type { DynamoContext } from "./dynamo-context.ts";
-import type { Item } from "./dynamo-io.ts";
-import { IDLE_SHARDS, idlePk, idleShardOf, idleSortKey, uploadKey } from "./dynamo-keys.ts";
+import type { Item, TransactItem } from "./dynamo-io.ts";
+import { IDLE_SHARDS, idlePk, idleShardOf, idleSortKey, keyOf, uploadKey, usageKey } from "./dynamo-keys.ts";
+import { quotaRefusal, usageRead, usageUpdate } from "./dynamo-repositories.ts";
 import { IDLE_INDEX, TTL_ATTRIBUTE } from "./dynamo-table.ts";
 
-// Upload sessions: one item each ("U#<id>", "U"), with a TTL attribute so DynamoDB removes the ones
-// nobody swept. TTL deletion is late (up to days), so reads treat an item past its TTL as gone.
-// The sweep (listIdleUploads) finds idle sessions through the keys-only GSI "idle", whose sort key
-// is updatedAt; the index is eventually consistent, so each candidate is read back from the table.
+// Upload sessions: one item each ("U#<id>", "U"). The sweep (listIdleUploads) finds idle sessions
+// through the keys-only GSI "idle", whose sort key is updatedAt; the index is eventually consistent,
+// so each candidate is read back from the table.
+//
+// Counting (issue 10): the tenant's usage item counts its open sessions (uploadSessions) and their
+// staged bytes (stagedBytes), ADDed in the same transaction as each session write, conditional under
+// limits. Sessions written before counting existed lack `counted` and are never counted out.
+//
+// TTL: a session item carries a TTL attribute, but only as a backstop far behind the sweep
+// (openAwsStorage: upload TTL + 7 days), because a TTL deletion removes the item without counting
+// it out: the figures would stay high (refusing, never letting bytes through) until corrected. The
+// sweep (every few minutes) removes sessions through deleteUpload, which counts them out, long
+// before. TTL deletion is also late (up to days), so reads treat an item past its TTL as gone.
 
 interface UploadItem extends Item {
   id: string;
@@ -19,10 +31,49 @@ interface UploadItem extends Item {
   createdAt: number;
   updatedAt: number;
   ttl: number;
+  /** 1 when the usage item counts this session (every session written since counting exists). */
+  counted?: number;
 }
 
-export async function createUpload(ctx: DynamoContext, session: UploadSession): Promise<void> {
-  await ctx.io.put("create upload", { Item: toItem(ctx, session) });
+const OK: QuotaOutcome = { ok: true };
+const UNLIMITED = Number.MAX_SAFE_INTEGER;
+
+/** Stores the session, counted in; under limits only while the tenant has room for another. */
+export async function createUpload(ctx: DynamoContext, session: UploadSession, limits?: TenantLimits): Promise<QuotaOutcome> {
+  const what = "create upload";
+  const limited = limits !== undefined && limits.uploadSessions < UNLIMITED;
+  const delta = { repositories: 0, storedBytes: 0, uploadSessions: 1, stagedBytes: session.size };
+  return ctx.io.retrying(what, async () => {
+    const read = usageRead(limited ? await ctx.io.get(what, usageKey(session.tenant)) : undefined);
+    const refused = limited && quotaRefusal(limits, read, delta);
+    if (refused) return refused;
+    await ctx.io.transact(what, [
+      // Ids are random UUIDs: never there already, so the count cannot take one session twice.
+      { Put: { TableName: ctx.table, Item: toItem(ctx, session), ConditionExpression: "attribute_not_exists(PK)" } },
+      usageUpdate(ctx, session.tenant, delta, limited ? limits : undefined, read)!,
+    ]);
+    return OK;
+  });
+}
+
+export async function uploadUsage(ctx: DynamoContext, tenant: TenantId): Promise<UploadUsage> {
+  const read = usageRead(await ctx.io.get("read usage", usageKey(tenant)));
+  return { sessions: read.uploadSessions, stagedBytes: read.stagedBytes, storedBytes: read.storedBytes };
+}
+
+/** The staged size the usage item counts for this session item; undefined for one written before counting. */
+export function countedSize(item: Item): number | undefined {
+  return item.counted === 1 ? Number(item.size) : undefined;
+}
+
+/** Deletes the session item only as it was read (same size): a write in between makes the caller read again. */
+export function uploadDelete(ctx: DynamoContext, item: Item): TransactItem {
+  return {
+    Delete: {
+      TableName: ctx.table, Key: keyOf(item), ConditionExpression: "#size = :size",
+      ExpressionAttributeNames: { "#size": "size" }, ExpressionAttributeValues: { ":size": Number(item.size) },
+    },
+  };
 }
 
 export async function getUpload(ctx: DynamoContext, id: UploadId): Promise<UploadSession | undefined> {
@@ -30,8 +81,33 @@ export async function getUpload(ctx: DynamoContext, id: UploadId): Promise<Uploa
   return item && !expired(ctx, item) ? toSession(item) : undefined;
 }
 
-/** Saves size, staging, hash state and times only if the stored size is still `expectedSize`. */
-export async function updateUpload(ctx: DynamoContext, session: UploadSession, expectedSize: number): Promise<boolean> {
+/**
+ * Saves size, staging, hash state and times only if the stored size is still `expectedSize`; a
+ * change of size moves the tenant's staged bytes in the same transaction, under `limits` only while
+ * stored plus staged bytes stay within storedBytes.
+ */
+export async function updateUpload(
+  ctx: DynamoContext, session: UploadSession, expectedSize: number, limits?: TenantLimits,
+): Promise<boolean | QuotaExceeded> {
+  const what = "update upload";
+  const added = session.size - expectedSize;
+  return ctx.io.retrying(what, async () => {
+    const limited = limits !== undefined && limits.storedBytes < UNLIMITED && added > 0;
+    const [item, usage] = await ctx.io.getMany(what, limited ? [uploadKey(session.id), usageKey(session.tenant)] : [uploadKey(session.id)]);
+    if (!item || Number(item.size) !== expectedSize) return false;
+    const counted = countedSize(item) !== undefined;
+    const read = usageRead(usage);
+    const delta = { repositories: 0, storedBytes: 0, stagedBytes: counted ? added : 0 };
+    const refused = limited && quotaRefusal(limits, read, { ...delta, stagedBytes: added });
+    if (refused) return refused;
+    const usageChange = usageUpdate(ctx, session.tenant, delta, limited ? limits : undefined, read);
+    await ctx.io.transact(what, [{ Update: sessionUpdate(ctx, session, expectedSize) }, ...(usageChange ? [usageChange] : [])]);
+    return true;
+  });
+}
+
+/** The session's Update: new size, staging, hash state and times, if its size is still `expectedSize`. */
+function sessionUpdate(ctx: DynamoContext, session: UploadSession, expectedSize: number): NonNullable<TransactItem["Update"]> {
   const sets = ["#size = :size", "#staging = :staging", "#updatedAt = :updatedAt", "#ttl = :ttl", "#idleSK = :idleSK"];
   const names: Record<string, string> = {
     "#size": "size", "#staging": "staging", "#updatedAt": "updatedAt", "#ttl": TTL_ATTRIBUTE, "#idleSK": IDLE_INDEX.sortKey, "#hashState": "hashState",
@@ -49,17 +125,26 @@ export async function updateUpload(ctx: DynamoContext, session: UploadSession, e
     values[":hashState"] = session.hashState;
   }
   // Not conditional on the TTL: core keeps a session alive while a request streams into it, however long.
-  return ctx.io.update("update upload", {
+  return {
+    TableName: ctx.table,
     Key: uploadKey(session.id),
     UpdateExpression: `SET ${sets.join(", ")}${session.hashState === undefined ? " REMOVE #hashState" : ""}`,
     ConditionExpression: "attribute_exists(PK) AND #size = :expected",
     ExpressionAttributeNames: names,
     ExpressionAttributeValues: values,
-  });
+  };
 }
 
+/** Removes the session, counting it and its staged bytes out in the same transaction. */
 export async function deleteUpload(ctx: DynamoContext, id: UploadId): Promise<void> {
-  await ctx.io.delete("delete upload", { Key: uploadKey(id) });
+  const what = "delete upload";
+  await ctx.io.retrying(what, async () => {
+    const item = (await ctx.io.get(what, uploadKey(id))) as UploadItem | undefined;
+    if (!item) return;
+    const size = countedSize(item);
+    const usage = size === undefined ? undefined : usageUpdate(ctx, item.tenant as TenantId, { repositories: 0, storedBytes: 0, uploadSessions: -1, stagedBytes: -size });
+    await ctx.io.transact(what, [uploadDelete(ctx, item), ...(usage ? [usage] : [])]);
+  });
 }
 
 /**
@@ -104,6 +189,7 @@ function toItem(ctx: DynamoContext, session: UploadSession): UploadItem {
     ...(session.hashState !== undefined ? { hashState: session.hashState } : {}),
     createdAt: session.createdAt,
     updatedAt: session.updatedAt,
+    counted: 1,
     [TTL_ATTRIBUTE]: ttlOf(ctx, session.updatedAt),
     [IDLE_INDEX.partitionKey]: idlePk(idleShardOf(session.id)),
     [IDLE_INDEX.sortKey]: idleSortKey(session.updatedAt, session.id),

@@ -74,7 +74,7 @@ const BODY = ["digest", "mediaType", "size", "createdAt", "subject", "artifactTy
 /**
  * Checks every cross-item invariant of the table: tags point at manifests and carry their body,
  * referrers match manifests with a subject, link counts match links, and every counter equals what
- * the items it counts add up to. Returns the usage figures it computed.
+ * the items it counts add up to (upload sessions and staged bytes included). Returns the usage figures it computed.
  */
 export async function expectConsistent(fixture: DynamoFixture): Promise<Map<string, { repositories: number; storedBytes: number }>> {
   const items = await scanTable(fixture.table);
@@ -123,6 +123,17 @@ export async function expectConsistent(fixture: DynamoFixture): Promise<Map<stri
     usageOf(i.PK.slice(2)).storedBytes += Number(i.size);
   }
   for (const [tenant, usage] of expected) expect(await fixture.store.tenantUsage(tenant as TenantId), `usage of ${tenant}`).toEqual(usage);
+  // Open upload sessions and their staged bytes, as the usage item counts them (sessions written before counting are not).
+  const uploads = new Map<string, { sessions: number; stagedBytes: number }>();
+  for (const i of items.filter((i) => i.PK.startsWith("T#") && i.SK === "U")) uploads.set(i.PK.slice(2), { sessions: 0, stagedBytes: 0 });
+  for (const i of items.filter((i) => i.PK.startsWith("U#") && i.counted === 1)) {
+    const counted = uploads.get(String(i.tenant)) ?? { sessions: 0, stagedBytes: 0 };
+    uploads.set(String(i.tenant), { sessions: counted.sessions + 1, stagedBytes: counted.stagedBytes + Number(i.size) });
+  }
+  for (const [tenant, counted] of uploads) {
+    const { sessions, stagedBytes } = await fixture.store.uploadUsage(tenant as TenantId);
+    expect({ sessions, stagedBytes }, `upload usage of ${tenant}`).toEqual(counted);
+  }
   for (const repository of owner.keys()) {
     expect(await fixture.store.manifestCount(repository as RepositoryName), `manifests of ${repository}`).toBe(manifests.get(repository) ?? 0);
   }

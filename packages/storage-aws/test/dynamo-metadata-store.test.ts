@@ -1,13 +1,15 @@
 import { CreateBucketCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
-import { DynamoDBDocumentClient, UpdateCommand } from "@aws-sdk/lib-dynamodb";
+import { DynamoDBDocumentClient, PutCommand, UpdateCommand } from "@aws-sdk/lib-dynamodb";
 import { randomUUID } from "node:crypto";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { RegistryError, digestOf } from "@stratus/core";
 import type { Digest, ManifestRecord, QuotaOutcome, RepositoryName, Tag, TenantId, TenantLimits, UploadId, UploadSession } from "@stratus/core";
 import { metadataStoreContract } from "../../../test/contracts/metadata-store.contract.ts";
+import { uploadUsageContract } from "../../../test/contracts/upload-usage.contract.ts";
 import { awsBackends, uniqueName } from "../../../test/aws/support/backends.ts";
 import { countRequests } from "../../../test/aws/support/request-counter.ts";
 import { createS3Client } from "../src/s3-client.ts";
+import { openAwsStorage, SESSION_TTL_BACKSTOP_SECONDS } from "../src/index.ts";
 import { DynamoMetadataStore } from "../src/dynamo-metadata-store.ts";
 import { S3ManifestOverflow } from "../src/s3-manifest-overflow.ts";
 import { comparable, dynamoClient, dynamoFixture, expectConsistent, scanTable, type DynamoFixture } from "./dynamo-fixture.ts";
@@ -16,6 +18,17 @@ import { comparable, dynamoClient, dynamoFixture, expectConsistent, scanTable, t
 const CENTURY = 100 * 365 * 24 * 3600;
 
 metadataStoreContract("DynamoMetadataStore on DynamoDB Local", () => dynamoFixture({ sessionTtlSeconds: CENTURY }));
+uploadUsageContract("DynamoMetadataStore on DynamoDB Local", async () => {
+  const fixture = await dynamoFixture({ sessionTtlSeconds: CENTURY });
+  // Every counter must also agree with the items it counts once the test is done.
+  return { store: fixture.store, cleanup: async () => {
+    try {
+      await expectConsistent(fixture);
+    } finally {
+      await fixture.cleanup();
+    }
+  } };
+});
 
 const acme = "acme" as TenantId;
 const web = "acme/web" as RepositoryName;
@@ -27,7 +40,7 @@ const digest = (seed: string): Digest => digestOf(encode(seed));
 const summary = (m: ManifestRecord | undefined) => (m === undefined ? undefined : { ...m, bytes: comparable(m.bytes) });
 
 const UNLIMITED = Number.MAX_SAFE_INTEGER;
-const limited = (set: Partial<TenantLimits>): TenantLimits => ({ repositories: UNLIMITED, storedBytes: UNLIMITED, manifestsPerRepository: UNLIMITED, ...set });
+const limited = (set: Partial<TenantLimits>): TenantLimits => ({ repositories: UNLIMITED, storedBytes: UNLIMITED, manifestsPerRepository: UNLIMITED, uploadSessions: UNLIMITED, ...set });
 
 function manifest(repository: RepositoryName, body: string | Uint8Array, extra: Partial<ManifestRecord> = {}): ManifestRecord {
   const bytes = typeof body === "string" ? encode(body) : body;
@@ -393,6 +406,46 @@ describe("DynamoMetadataStore", () => {
       expect(await fixture.store.updateUpload({ ...s, size: 5, updatedAt: now }, 0)).toBe(true);
       const [item] = (await scanTable(fixture.table)).filter((i) => i.PK === `U#${s.id}`);
       expect(item?.ttl).toBe(now / 1000 + 60);
+    });
+
+    it("sets the TTL a week past the upload TTL in production storage: a backstop the sweep never lets fire", async () => {
+      const backends = awsBackends();
+      const storage = openAwsStorage({
+        bucket: "unused", table: fixture.table, region: backends.region, presignSeconds: 900, uploadTtlSeconds: 3_600,
+        dynamodbEndpoint: backends.dynamoEndpoint, credentials: { accessKeyId: "local", secretAccessKey: "local" },
+      });
+      try {
+        const s = session(now);
+        await storage.metadata.createUpload(s);
+        const [item] = (await scanTable(fixture.table)).filter((i) => i.PK === `U#${s.id}`);
+        expect(item?.ttl).toBe(now / 1000 + 3_600 + SESSION_TTL_BACKSTOP_SECONDS);
+        expect(SESSION_TTL_BACKSTOP_SECONDS).toBe(7 * 24 * 3600);
+      } finally {
+        storage.close();
+      }
+    });
+
+    it("counts out only the sessions it counted in: sessions written before counting leave the figures alone", async () => {
+      // A session item as the store wrote it before counting existed: no `counted`, not in the usage item.
+      const legacy = session(now);
+      const doc = DynamoDBDocumentClient.from(fixture.client);
+      await doc.send(new PutCommand({
+        TableName: fixture.table,
+        Item: {
+          PK: `U#${legacy.id}`, SK: "U", id: legacy.id, repository: web, tenant: acme, size: 0, staging: "{}", createdAt: now, updatedAt: now,
+          ttl: now / 1000 + 60, idlePK: "IDLE#0", idleSK: `${String(now).padStart(15, "0")}#${legacy.id}`,
+        },
+      }));
+      const counted = session(now);
+      await fixture.store.createUpload(counted);
+      expect(await fixture.store.updateUpload({ ...legacy, size: 40 }, 0)).toBe(true);
+      expect(await fixture.store.updateUpload({ ...counted, size: 7 }, 0)).toBe(true);
+      expect(await fixture.store.uploadUsage(acme)).toEqual({ sessions: 1, stagedBytes: 7, storedBytes: 0 });
+      await fixture.store.deleteUpload(legacy.id);
+      expect(await fixture.store.uploadUsage(acme)).toEqual({ sessions: 1, stagedBytes: 7, storedBytes: 0 });
+      await fixture.store.deleteUpload(counted.id);
+      expect(await fixture.store.uploadUsage(acme)).toEqual({ sessions: 0, stagedBytes: 0, storedBytes: 0 });
+      await expectConsistent(fixture);
     });
   });
 

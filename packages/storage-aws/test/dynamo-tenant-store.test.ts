@@ -1,4 +1,4 @@
-import { DeleteTableCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DeleteTableCommand, PutItemCommand, type DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { digestOf } from "@stratus/core";
 import type { ApiKeyRecord, RepositoryName, Tag, TenantId } from "@stratus/core";
@@ -81,7 +81,7 @@ describe("DynamoTenantStore", () => {
       expect(list).toMatchObject({ counts: { Query: 1, BatchGetItem: 1 }, total: 2 });
       expect(list.result.map((k) => k.id)).toEqual(["abcdefghijklmno0", "abcdefghijklmno1", "abcdefghijklmno2"]);
       expect(await counter.measure(() => fixture.store.listApiKeys(globex))).toMatchObject({ counts: { Query: 1 }, total: 1, result: [] });
-      expect(await counter.measure(() => fixture.store.createTenant({ id: acme, plan: "default", createdAt: 1 }))).toMatchObject({
+      expect(await counter.measure(() => fixture.store.createTenant({ id: acme, plan: "default", createdAt: 1, generation: "g1" }))).toMatchObject({
         counts: { PutItem: 1 },
         total: 1,
         result: true,
@@ -106,8 +106,8 @@ describe("DynamoTenantStore", () => {
       await fixture.store.commitBlob(acme, web, { digest: digestOf(new Uint8Array([1])), size: 1 });
       await fixture.store.putManifest(acme, manifest, ["v1" as Tag]);
 
-      await tenants.createTenant({ id: acme, plan: "pro", createdAt: 1 });
-      await tenants.putPlan({ name: "pro", limits: { repositories: 1, storedBytes: 2, manifestsPerRepository: 3 } });
+      await tenants.createTenant({ id: acme, plan: "pro", createdAt: 1, generation: "g1" });
+      await tenants.putPlan({ name: "pro", limits: { repositories: 1, storedBytes: 2, manifestsPerRepository: 3, uploadSessions: 4 } });
       await tenants.createApiKey(apiKey("abcdefghijklmnop", acme, 1));
       await tenants.setVisibility(acme, web, "public");
 
@@ -128,6 +128,17 @@ describe("DynamoTenantStore", () => {
       expect(await fixture.store.tenantUsage(acme)).toEqual({ repositories: 1, storedBytes: 1 + bytes.length });
       await expectConsistent(fixture);
       expect((await scanTable(fixture.table)).filter((i) => /^(K|TN)#/.test(i.PK) || ["TENANTS", "PUBLIC"].includes(i.PK))).toEqual([]);
+    });
+
+    it("reads a tenant stored before generations existed with a fixed generation no new tenant gets", async () => {
+      await fixture.client.send(new PutItemCommand({ TableName: fixture.table, Item: { PK: { S: "TENANTS" }, SK: { S: "acme" }, plan: { S: "default" }, createdAt: { N: "7" } } }));
+      const legacy = await tenants.getTenant(acme);
+      expect(legacy).toStrictEqual({ id: acme, plan: "default", createdAt: 7, generation: "created-7" });
+      expect((await tenants.listTenants({ limit: 10 })).items).toStrictEqual([legacy]);
+      // Deleted and created again (core gives new tenants a random generation): the old one no longer matches.
+      expect(await tenants.deleteTenant(acme)).toBe(true);
+      await tenants.createTenant({ id: acme, plan: "default", createdAt: 7, generation: "Q2hhbmdlZC1nZW4x" });
+      expect((await tenants.getTenant(acme))?.generation).toBe("Q2hhbmdlZC1nZW4x");
     });
 
     it("moves a public repository's pointer when another tenant makes it public", async () => {

@@ -4,6 +4,7 @@ import { dirname, join, relative, resolve, sep } from "node:path";
 import { Readable } from "node:stream";
 import { StorageUnavailableError, digestAlgorithm, digestHex, tryParseDigest } from "@stratus/core";
 import type { AppendResult, BlobContent, BlobRecord, BlobStore, ByteRange, Digest, StagingState, TenantId, UploadId } from "@stratus/core";
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from "./private-files.ts";
 
 const READ_CHUNK = 1024 * 1024;
 
@@ -13,6 +14,8 @@ const READ_CHUNK = 1024 * 1024;
 // A digest path only ever receives a complete, fsync'd file by rename, so a reader (or a crash) never
 // sees a partial blob. The upload's size lives in the session (core); the staged file can only be
 // longer than it (a crash between write and session update), so an append first truncates to it.
+// Files are created 0600 and directories 0700 (private-files.ts); a committed blob is its staged
+// file renamed, so it keeps that mode.
 
 export interface FileBlobStoreOptions {
   dataDir: string;
@@ -40,9 +43,9 @@ export class FileBlobStore implements BlobStore {
     const path = this.uploadPath(id);
     checkTenant(tenant);
     await fsCall("create upload", async () => {
-      await mkdir(this.uploadsDir, { recursive: true });
+      await mkdir(this.uploadsDir, { recursive: true, mode: PRIVATE_DIR_MODE });
       // "w" so a reused id never inherits bytes; the empty file makes a zero-byte upload committable.
-      const fh = await open(path, "w");
+      const fh = await open(path, "w", PRIVATE_FILE_MODE);
       await closeAfter(fh, () => fh.sync());
     });
     // Everything is derived from the id; nothing to carry between requests.
@@ -152,7 +155,7 @@ export class FileBlobStore implements BlobStore {
         await fh.sync();
       });
       const dir = dirname(target);
-      const firstCreated = await mkdir(dir, { recursive: true });
+      const firstCreated = await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
       await rename(staged, target);
       // Make the rename durable, and every directory mkdir just made along with it.
       const dirs = [dir];

@@ -72,6 +72,24 @@ const MIGRATIONS: string[] = [
      UPDATE tenant_usage SET stored_bytes = stored_bytes - length(OLD.bytes)
        WHERE tenant = (SELECT tenant FROM repositories WHERE name = OLD.repository);
    END;`,
+  // Upload bounds (issue 10): a tenant's open sessions and the bytes they have staged, kept by
+  // triggers like the other figures (exact by construction), filled from the sessions already there.
+  `ALTER TABLE tenant_usage ADD COLUMN upload_sessions INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE tenant_usage ADD COLUMN staged_bytes INTEGER NOT NULL DEFAULT 0;
+   INSERT OR IGNORE INTO tenant_usage (tenant) SELECT DISTINCT tenant FROM uploads;
+   UPDATE tenant_usage SET
+     upload_sessions = (SELECT count(*) FROM uploads u WHERE u.tenant = tenant_usage.tenant),
+     staged_bytes = (SELECT coalesce(sum(u.size), 0) FROM uploads u WHERE u.tenant = tenant_usage.tenant);
+   CREATE TRIGGER upload_added AFTER INSERT ON uploads BEGIN
+     INSERT INTO tenant_usage (tenant, upload_sessions, staged_bytes) VALUES (NEW.tenant, 1, NEW.size)
+       ON CONFLICT (tenant) DO UPDATE SET upload_sessions = upload_sessions + 1, staged_bytes = staged_bytes + excluded.staged_bytes;
+   END;
+   CREATE TRIGGER upload_resized AFTER UPDATE OF size ON uploads BEGIN
+     UPDATE tenant_usage SET staged_bytes = staged_bytes + NEW.size - OLD.size WHERE tenant = NEW.tenant;
+   END;
+   CREATE TRIGGER upload_removed AFTER DELETE ON uploads BEGIN
+     UPDATE tenant_usage SET upload_sessions = upload_sessions - 1, staged_bytes = staged_bytes - OLD.size WHERE tenant = OLD.tenant;
+   END;`,
 ];
 
 export function migrateMetadataSchema(db: Database.Database): void {

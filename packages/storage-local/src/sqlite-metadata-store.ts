@@ -1,10 +1,11 @@
 import Database from "better-sqlite3";
 import { join } from "node:path";
 import { migrateMetadataSchema } from "./sqlite-metadata-schema.ts";
-import { guard, toPage } from "./sqlite-support.ts";
+import { guard, openPrivateDatabase, toPage } from "./sqlite-support.ts";
+import { SqliteUploads } from "./sqlite-uploads.ts";
 import type {
   BlobRecord, Digest, ManifestRecord, ManifestReference, ManifestSummary, MetadataStore, Page, PageRequest, QuotaExceeded, QuotaOutcome,
-  ReferrerRecord, RepositoryName, Tag, TenantId, TenantLimits, TenantUsage, UploadId, UploadSession,
+  ReferrerRecord, RepositoryName, Tag, TenantId, TenantLimits, TenantUsage, UploadId, UploadSession, UploadUsage,
 } from "@stratus/core";
 
 // Metadata in one SQLite file (DESIGN.md "Local embedded default"). better-sqlite3 is synchronous,
@@ -28,17 +29,15 @@ interface ManifestRow {
 interface SummaryRow { digest: string; media_type: string; size: number; artifact_type: string | null; created_at: number; tags: string }
 interface UsageRow { repositories: number; stored_bytes: number }
 interface ReferrerRow { digest: string; media_type: string; size: number; artifact_type: string | null; annotations: string | null }
-interface UploadRow {
-  id: string; repository: string; tenant: string; size: number; staging: string; hash_state: string | null; created_at: number; updated_at: number;
-}
 
 export class SqliteMetadataStore implements MetadataStore {
   private readonly db: Database.Database;
   private readonly sql: ReturnType<typeof prepare>;
+  private readonly uploads: SqliteUploads;
 
   constructor(options: SqliteMetadataStoreOptions) {
     const path = "path" in options ? options.path : join(options.dataDir, "metadata.db");
-    this.db = guard("open metadata", () => new Database(path));
+    this.db = guard("open metadata", () => openPrivateDatabase(path));
     guard("open metadata", () => {
       this.db.pragma("journal_mode = WAL");
       // FULL: a commit survives power loss, not only a process crash; the registry has told the client "201".
@@ -48,6 +47,7 @@ export class SqliteMetadataStore implements MetadataStore {
       migrateMetadataSchema(this.db);
     });
     this.sql = prepare(this.db);
+    this.uploads = new SqliteUploads(this.db);
   }
 
   close(): void {
@@ -62,17 +62,20 @@ export class SqliteMetadataStore implements MetadataStore {
     return guard("find blob", () => toBlob(this.sql.findLinkedBlob.get(repository, digest) as BlobRow | undefined));
   }
 
-  async commitBlob(tenant: TenantId, repository: RepositoryName, blob: BlobRecord, limits?: TenantLimits): Promise<QuotaOutcome> {
+  async commitBlob(tenant: TenantId, repository: RepositoryName, blob: BlobRecord, limits?: TenantLimits, upload?: UploadId): Promise<QuotaOutcome> {
     return guard("commit blob", () =>
       this.db.transaction((): QuotaOutcome => {
         if (limits) {
           const isNew = this.sql.findBlob.get(tenant, blob.digest) === undefined;
-          const refused = this.refusal(tenant, limits, { repository, bytes: isNew ? blob.size : 0 });
+          const ownStaged = upload === undefined ? 0 : (this.uploads.sizeOf(upload) ?? 0);
+          const refused = this.refusal(tenant, limits, { repository, bytes: isNew ? blob.size : 0, ownStaged });
           if (refused) return refused;
         }
         this.sql.insertBlob.run(tenant, blob.digest, blob.size, blob.location ?? null);
         this.sql.insertRepository.run(repository, tenant);
         this.sql.insertLink.run(repository, blob.digest, tenant);
+        // Its staged bytes leave the count as the blob's enter it: never counted twice, never missing.
+        if (upload !== undefined) this.uploads.delete(upload);
         return OK;
       }).immediate(),
     );
@@ -108,33 +111,28 @@ export class SqliteMetadataStore implements MetadataStore {
     );
   }
 
-  async createUpload(session: UploadSession): Promise<void> {
-    guard("create upload", () =>
-      this.sql.insertUpload.run(
-        session.id, session.repository, session.tenant, session.size,
-        JSON.stringify(session.staging), session.hashState ?? null, session.createdAt, session.updatedAt,
-      ),
-    );
+  async createUpload(session: UploadSession, limits?: TenantLimits): Promise<QuotaOutcome> {
+    return guard("create upload", () => this.uploads.create(session, limits));
   }
 
   async getUpload(id: UploadId): Promise<UploadSession | undefined> {
-    return guard("get upload", () => toUpload(this.sql.getUpload.get(id) as UploadRow | undefined));
+    return guard("get upload", () => this.uploads.get(id));
   }
 
-  async updateUpload(session: UploadSession, expectedSize: number): Promise<boolean> {
-    return guard("update upload", () =>
-      this.sql.updateUpload.run(session.size, JSON.stringify(session.staging), session.hashState ?? null, session.updatedAt, session.id, expectedSize).changes > 0,
-    );
+  async updateUpload(session: UploadSession, expectedSize: number, limits?: TenantLimits): Promise<boolean | QuotaExceeded> {
+    return guard("update upload", () => this.uploads.update(session, expectedSize, limits));
   }
 
   async deleteUpload(id: UploadId): Promise<void> {
-    guard("delete upload", () => this.sql.deleteUpload.run(id));
+    guard("delete upload", () => this.uploads.delete(id));
   }
 
   async listIdleUploads(before: number, limit: number): Promise<UploadSession[]> {
-    return guard("list uploads", () =>
-      (this.sql.idleUploads.all(before, limit) as UploadRow[]).map((row) => toUpload(row)!),
-    );
+    return guard("list uploads", () => this.uploads.listIdle(before, limit));
+  }
+
+  async uploadUsage(tenant: TenantId): Promise<UploadUsage> {
+    return guard("read usage", () => this.uploads.usage(tenant));
   }
 
   async putManifest(tenant: TenantId, manifest: ManifestRecord, tags: Tag[], limits?: TenantLimits): Promise<QuotaOutcome> {
@@ -277,10 +275,11 @@ export class SqliteMetadataStore implements MetadataStore {
   /**
    * The limit a change would pass, checked in the order repositories, manifests, stored bytes; run
    * inside the change's transaction. `bytes` is what the change adds to the tenant's stored bytes (0
-   * for a blob it has); `manifest` means a manifest new to the repository.
+   * for a blob it has), which with the bytes staged by its uploads must stay within the limit;
+   * `ownStaged` is staged by the session becoming the blob; `manifest` means a manifest new to the repository.
    */
   private refusal(
-    tenant: TenantId, limits: TenantLimits, change: { repository: RepositoryName; bytes: number; manifest?: boolean },
+    tenant: TenantId, limits: TenantLimits, change: { repository: RepositoryName; bytes: number; manifest?: boolean; ownStaged?: number },
   ): QuotaExceeded | undefined {
     const usage = this.usageOf(tenant);
     const isNewRepository = this.sql.repositoryExists.get(change.repository) === undefined;
@@ -293,10 +292,7 @@ export class SqliteMetadataStore implements MetadataStore {
         return { ok: false, limit: "manifestsPerRepository", max: limits.manifestsPerRepository, usage: manifests };
       }
     }
-    if (change.bytes > 0 && usage.storedBytes + change.bytes > limits.storedBytes) {
-      return { ok: false, limit: "storedBytes", max: limits.storedBytes, usage: usage.storedBytes };
-    }
-    return undefined;
+    return this.uploads.bytesRefusal(tenant, limits, change.bytes, change.ownStaged ?? 0);
   }
 }
 
@@ -327,13 +323,6 @@ function prepare(db: Database.Database) {
     deleteTagsOfRepository: s("DELETE FROM tags WHERE repository = ?"),
     listRepositories: s(`SELECT name FROM repositories
       WHERE name > @after AND name >= @prefix AND name < @upper AND substr(name, 1, @length) = @prefix ORDER BY name LIMIT @limit`).pluck(),
-    insertUpload: s(`INSERT INTO uploads (id, repository, tenant, size, staging, hash_state, created_at, updated_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
-    getUpload: s("SELECT * FROM uploads WHERE id = ?"),
-    // The size condition makes a stale writer (a retried or racing PATCH) lose instead of overwrite.
-    updateUpload: s("UPDATE uploads SET size = ?, staging = ?, hash_state = ?, updated_at = ? WHERE id = ? AND size = ?"),
-    deleteUpload: s("DELETE FROM uploads WHERE id = ?"),
-    idleUploads: s("SELECT * FROM uploads WHERE updated_at < ? ORDER BY updated_at, id LIMIT ?"),
     // Same digest, same bytes: refresh the descriptive columns, keep the first push's created_at.
     upsertManifest: s(`INSERT INTO manifests (repository, digest, media_type, bytes, subject, artifact_type, annotations, created_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -361,20 +350,6 @@ function toBlob(row: BlobRow | undefined): BlobRecord | undefined {
   const blob: BlobRecord = { digest: row.digest as Digest, size: row.size };
   if (row.location !== null) blob.location = row.location;
   return blob;
-}
-
-function toUpload(row: UploadRow | undefined): UploadSession | undefined {
-  if (!row) return undefined;
-  return {
-    id: row.id as UploadId,
-    repository: row.repository as RepositoryName,
-    tenant: row.tenant as TenantId,
-    size: row.size,
-    staging: JSON.parse(row.staging) as UploadSession["staging"],
-    ...(row.hash_state !== null ? { hashState: row.hash_state } : {}),
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
 }
 
 function toManifest(row: ManifestRow): ManifestRecord {

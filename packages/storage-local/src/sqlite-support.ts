@@ -1,5 +1,7 @@
 import Database from "better-sqlite3";
+import { closeSync, openSync } from "node:fs";
 import { StorageUnavailableError } from "@stratus/core";
+import { PRIVATE_FILE_MODE, restrictModes } from "./private-files.ts";
 
 // What both SQLite stores (metadata, tenants) need alike.
 
@@ -16,4 +18,15 @@ export function guard<T>(what: string, body: () => T): T {
     if (error instanceof Database.SqliteError) throw new StorageUnavailableError(`${what}: ${error.code}`, { cause: error });
     throw error;
   }
+}
+
+/**
+ * Opens the SQLite file readable by the server's user only (private-files.ts). SQLite creates a new
+ * database 0644 and gives its -wal and -shm files the database file's mode, so the file is created
+ * 0600 before SQLite opens it, and one left 0644 by an earlier version is tightened with them.
+ */
+export function openPrivateDatabase(path: string): Database.Database {
+  closeSync(openSync(path, "a", PRIVATE_FILE_MODE));
+  restrictModes([path, `${path}-wal`, `${path}-shm`], PRIVATE_FILE_MODE);
+  return new Database(path);
 }

@@ -1,6 +1,7 @@
 import Database from "better-sqlite3";
 import { join } from "node:path";
-import { guard, toPage } from "./sqlite-support.ts";
+import { guard, openPrivateDatabase, toPage } from "./sqlite-support.ts";
+import { DEFAULT_UPLOAD_SESSIONS } from "@stratus/core";
 import type {
   ApiKeyRecord, Page, PageRequest, Plan, RepositoryName, Role, Tenant, TenantId, TenantStore, Visibility,
 } from "@stratus/core";
@@ -36,10 +37,17 @@ const MIGRATIONS: string[] = [
   CREATE TABLE public_repositories (repository TEXT PRIMARY KEY, tenant TEXT NOT NULL) WITHOUT ROWID;
   CREATE INDEX public_repositories_by_tenant ON public_repositories (tenant);
   `,
+  // Tenant generations (core auth/tenant-generations.ts): tenants of before get a random one each.
+  `
+  ALTER TABLE tenants ADD COLUMN generation TEXT;
+  UPDATE tenants SET generation = lower(hex(randomblob(12))) WHERE generation IS NULL;
+  `,
+  // Open upload sessions per tenant (issue 10); NULL, as in plans stored before, means the default.
+  `ALTER TABLE plans ADD COLUMN upload_sessions INTEGER;`,
 ];
 
-interface TenantRow { id: string; plan: string; created_at: number }
-interface PlanRow { name: string; repositories: number; stored_bytes: number; manifests_per_repository: number }
+interface TenantRow { id: string; plan: string; created_at: number; generation: string }
+interface PlanRow { name: string; repositories: number; stored_bytes: number; manifests_per_repository: number; upload_sessions: number | null }
 interface KeyRow {
   id: string; tenant: string; role: string; repositories: string | null; secret_hash: string; description: string | null;
   created_at: number; last_used_at: number | null; revoked_at: number | null;
@@ -51,7 +59,7 @@ export class SqliteTenantStore implements TenantStore {
 
   constructor(options: SqliteTenantStoreOptions) {
     const path = "path" in options ? options.path : join(options.dataDir, "metadata.db");
-    this.db = guard("open tenants", () => new Database(path));
+    this.db = guard("open tenants", () => openPrivateDatabase(path));
     try {
       guard("open tenants", () => {
         // The metadata store's connection sets the same: WAL is a property of the file, the others of a connection.
@@ -72,7 +80,7 @@ export class SqliteTenantStore implements TenantStore {
   }
 
   async createTenant(tenant: Tenant): Promise<boolean> {
-    return guard("create tenant", () => this.sql.insertTenant.run(tenant.id, tenant.plan, tenant.createdAt).changes > 0);
+    return guard("create tenant", () => this.sql.insertTenant.run(tenant.id, tenant.plan, tenant.createdAt, tenant.generation).changes > 0);
   }
 
   async getTenant(id: TenantId): Promise<Tenant | undefined> {
@@ -100,8 +108,8 @@ export class SqliteTenantStore implements TenantStore {
   }
 
   async putPlan(plan: Plan): Promise<void> {
-    const { repositories, storedBytes, manifestsPerRepository } = plan.limits;
-    guard("put plan", () => this.sql.upsertPlan.run(plan.name, repositories, storedBytes, manifestsPerRepository));
+    const { repositories, storedBytes, manifestsPerRepository, uploadSessions } = plan.limits;
+    guard("put plan", () => this.sql.upsertPlan.run(plan.name, repositories, storedBytes, manifestsPerRepository, uploadSessions));
   }
 
   async getPlan(name: string): Promise<Plan | undefined> {
@@ -173,14 +181,14 @@ function migrate(db: Database.Database): void {
 function prepare(db: Database.Database) {
   const s = (sql: string) => db.prepare(sql);
   return {
-    insertTenant: s("INSERT INTO tenants (id, plan, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"),
+    insertTenant: s("INSERT INTO tenants (id, plan, created_at, generation) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"),
     getTenant: s("SELECT * FROM tenants WHERE id = ?"),
     setTenantPlan: s("UPDATE tenants SET plan = ? WHERE id = ?"),
     deleteTenant: s("DELETE FROM tenants WHERE id = ?"),
     listTenants: s("SELECT * FROM tenants WHERE id > ? ORDER BY id LIMIT ?"),
-    upsertPlan: s(`INSERT INTO plans (name, repositories, stored_bytes, manifests_per_repository) VALUES (?, ?, ?, ?)
+    upsertPlan: s(`INSERT INTO plans (name, repositories, stored_bytes, manifests_per_repository, upload_sessions) VALUES (?, ?, ?, ?, ?)
       ON CONFLICT (name) DO UPDATE SET repositories = excluded.repositories, stored_bytes = excluded.stored_bytes,
-        manifests_per_repository = excluded.manifests_per_repository`),
+        manifests_per_repository = excluded.manifests_per_repository, upload_sessions = excluded.upload_sessions`),
     getPlan: s("SELECT * FROM plans WHERE name = ?"),
     listPlans: s("SELECT * FROM plans ORDER BY name"),
     insertKey: s(`INSERT INTO api_keys (id, tenant, role, repositories, secret_hash, description, created_at, last_used_at, revoked_at)
@@ -200,13 +208,16 @@ function prepare(db: Database.Database) {
 }
 
 function toTenant(row: TenantRow | undefined): Tenant | undefined {
-  return row && { id: row.id as TenantId, plan: row.plan, createdAt: row.created_at };
+  return row && { id: row.id as TenantId, plan: row.plan, createdAt: row.created_at, generation: row.generation };
 }
 
 function toPlan(row: PlanRow | undefined): Plan | undefined {
   return row && {
     name: row.name,
-    limits: { repositories: row.repositories, storedBytes: row.stored_bytes, manifestsPerRepository: row.manifests_per_repository },
+    limits: {
+      repositories: row.repositories, storedBytes: row.stored_bytes, manifestsPerRepository: row.manifests_per_repository,
+      uploadSessions: row.upload_sessions ?? DEFAULT_UPLOAD_SESSIONS,
+    },
   };
 }
 

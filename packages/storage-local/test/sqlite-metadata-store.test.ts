@@ -6,13 +6,14 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { digestOf } from "@stratus/core";
 import type { RepositoryName, Tag, TenantId, UploadId } from "@stratus/core";
 import { metadataStoreContract } from "../../../test/contracts/metadata-store.contract.ts";
+import { uploadUsageContract } from "../../../test/contracts/upload-usage.contract.ts";
 import { SqliteMetadataStore } from "../src/sqlite-metadata-store.ts";
 
 async function tempDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), "stratus-sqlite-"));
 }
 
-metadataStoreContract("SqliteMetadataStore", async () => {
+async function sqliteFixture() {
   const dataDir = await tempDir();
   const store = new SqliteMetadataStore({ dataDir });
   return {
@@ -22,7 +23,10 @@ metadataStoreContract("SqliteMetadataStore", async () => {
       await rm(dataDir, { recursive: true, force: true });
     },
   };
-});
+}
+
+metadataStoreContract("SqliteMetadataStore", sqliteFixture);
+uploadUsageContract("SqliteMetadataStore", sqliteFixture);
 
 describe("SqliteMetadataStore on disk", () => {
   const web = "acme/web" as RepositoryName;
@@ -60,7 +64,7 @@ describe("SqliteMetadataStore on disk", () => {
     const db = new Database(join(dataDir, "metadata.db"), { readonly: true });
     try {
       expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
-      expect(db.pragma("user_version", { simple: true })).toBe(4);
+      expect(db.pragma("user_version", { simple: true })).toBe(5);
     } finally {
       db.close();
     }
@@ -79,7 +83,10 @@ describe("SqliteMetadataStore on disk", () => {
     first.close();
     // Back to schema 3: no counters, no triggers.
     const db = new Database(join(dataDir, "metadata.db"));
-    for (const trigger of ["repository_added", "repository_removed", "blob_added", "blob_removed", "manifest_added", "manifest_rewritten", "manifest_removed"]) {
+    for (const trigger of [
+      "repository_added", "repository_removed", "blob_added", "blob_removed", "manifest_added", "manifest_rewritten", "manifest_removed",
+      "upload_added", "upload_resized", "upload_removed",
+    ]) {
       db.exec(`DROP TRIGGER ${trigger}`);
     }
     db.exec("DROP TABLE tenant_usage; ALTER TABLE repositories DROP COLUMN manifests");
@@ -94,6 +101,34 @@ describe("SqliteMetadataStore on disk", () => {
       expect(await second.deleteManifest(web, manifest.digest)).toBe(true);
       expect(await second.tenantUsage(tenant)).toEqual({ repositories: 2, storedBytes: 120 });
       expect(await second.manifestCount(web)).toBe(0);
+    } finally {
+      second.close();
+    }
+  });
+
+  it("counts the upload sessions of a database from before upload counters (schema 4), and keeps counting", async () => {
+    const acme = "acme" as TenantId;
+    const session = (id: string, size: number, tenant = acme) =>
+      ({ id: id as UploadId, repository: web, tenant, size, staging: {}, createdAt: 1, updatedAt: 1 });
+    const first = new SqliteMetadataStore({ dataDir });
+    await first.commitBlob(acme, web, { digest: digestOf(new Uint8Array([1])), size: 100 });
+    await first.createUpload(session("0b5e8a52-5a55-4c43-a3f3-1f6f8c0b7e01", 30));
+    await first.createUpload(session("0b5e8a52-5a55-4c43-a3f3-1f6f8c0b7e02", 12));
+    await first.createUpload(session("0b5e8a52-5a55-4c43-a3f3-1f6f8c0b7e03", 5, "globex" as TenantId));
+    first.close();
+    // Back to schema 4: no upload counters, no triggers for them.
+    const db = new Database(join(dataDir, "metadata.db"));
+    db.exec(`DROP TRIGGER upload_added; DROP TRIGGER upload_resized; DROP TRIGGER upload_removed;
+      ALTER TABLE tenant_usage DROP COLUMN upload_sessions; ALTER TABLE tenant_usage DROP COLUMN staged_bytes`);
+    db.pragma("user_version = 4");
+    db.close();
+
+    const second = new SqliteMetadataStore({ dataDir });
+    try {
+      expect(await second.uploadUsage(acme)).toEqual({ sessions: 2, stagedBytes: 42, storedBytes: 100 });
+      expect(await second.uploadUsage("globex" as TenantId)).toEqual({ sessions: 1, stagedBytes: 5, storedBytes: 0 });
+      await second.deleteUpload("0b5e8a52-5a55-4c43-a3f3-1f6f8c0b7e01" as UploadId);
+      expect(await second.uploadUsage(acme)).toEqual({ sessions: 1, stagedBytes: 12, storedBytes: 100 });
     } finally {
       second.close();
     }

@@ -9,6 +9,9 @@ export interface UsageView {
   repositories: { used: number; limit: number | null };
   storedBytes: { used: number; limit: number | null };
   manifestsPerRepository: { repository: string; manifests: number; limit: number | null }[];
+  /** Absent from registries older than upload bounds. */
+  uploadSessions?: { used: number; limit: number | null };
+  stagedBytes?: { used: number };
 }
 
 export const usageCommand: Command = {
@@ -28,6 +31,11 @@ export function formatUsage(u: UsageView): string {
     [
       ["repositories", String(u.repositories.used), formatLimit(u.repositories.limit), share(u.repositories.used, u.repositories.limit).trim()],
       ["stored", formatBytes(u.storedBytes.used), formatLimit(u.storedBytes.limit, formatBytes), share(u.storedBytes.used, u.storedBytes.limit).trim()],
+      // Staged bytes of unfinished uploads count against the stored limit beside the stored bytes.
+      ...(u.stagedBytes ? [["staged (uploads)", formatBytes(u.stagedBytes.used), "", ""]] : []),
+      ...(u.uploadSessions
+        ? [["upload sessions", String(u.uploadSessions.used), formatLimit(u.uploadSessions.limit), share(u.uploadSessions.used, u.uploadSessions.limit).trim()]]
+        : []),
     ],
   );
   const perRepository = u.manifestsPerRepository.length

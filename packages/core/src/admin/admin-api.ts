@@ -1,4 +1,5 @@
 import type { Principal } from "../auth/principal.ts";
+import type { TenantGenerations } from "../auth/tenant-generations.ts";
 import { emptyResponse, jsonResponse } from "../http/responses.ts";
 import { matchRoute, route, type Route, type RouteParams } from "../http/router.ts";
 import { namespaceOf } from "../oci/names.ts";
@@ -20,6 +21,8 @@ export interface AdminApiDeps {
   /** The registry's lock on blobs (`<tenant>/<digest>`), so those deletes never cross an upload in this process; a new one when absent. */
   blobLock?: KeyedLock;
   clock: Clock;
+  /** The registry's copy of tenant generations, told at once when a tenant is created or deleted here. */
+  tenantGenerations?: TenantGenerations;
   /**
    * Who sends the request: the operator, a tenant's API key, or anonymous when it carries no
    * credentials. Throws a RegistryError UNAUTHORIZED for credentials that do not check out.
@@ -45,7 +48,10 @@ export function createAdminApi(deps: AdminApiDeps): AdminApi {
     tenantOf: (name) => namespaceOf(name) as TenantId,
     blobLock: deps.blobLock ?? new KeyedLock(),
   });
-  const service = new AdminService({ tenants: deps.tenants, metadata: deps.metadata, repositories, clock: deps.clock });
+  const service = new AdminService({
+    tenants: deps.tenants, metadata: deps.metadata, repositories, clock: deps.clock,
+    ...(deps.tenantGenerations ? { generations: deps.tenantGenerations } : {}),
+  });
   const h = adminHandlers(service, { maxPageSize: deps.maxPageSize ?? 1000 });
 
   // Who may call each route (admin-service.ts "authorize"), checked before the body is read.

@@ -125,10 +125,13 @@ function tenantView(t: Tenant) {
 }
 
 function planView({ plan, builtIn }: PlanView) {
-  const { repositories, storedBytes, manifestsPerRepository } = plan.limits;
+  const { repositories, storedBytes, manifestsPerRepository, uploadSessions } = plan.limits;
   return {
     name: plan.name,
-    limits: { repositories: limitView(repositories), storedBytes: limitView(storedBytes), manifestsPerRepository: limitView(manifestsPerRepository) },
+    limits: {
+      repositories: limitView(repositories), storedBytes: limitView(storedBytes), manifestsPerRepository: limitView(manifestsPerRepository),
+      uploadSessions: limitView(uploadSessions),
+    },
     builtIn,
   };
 }
@@ -154,6 +157,8 @@ function usageView(u: UsageReport) {
     repositories: { used: u.repositories.used, limit: limitView(u.repositories.limit) },
     storedBytes: { used: u.storedBytes.used, limit: limitView(u.storedBytes.limit) },
     manifestsPerRepository: u.manifestsPerRepository.map((r) => ({ repository: r.repository, manifests: r.manifests, limit: limitView(r.limit) })),
+    uploadSessions: { used: u.uploadSessions.used, limit: limitView(u.uploadSessions.limit) },
+    stagedBytes: u.stagedBytes,
   };
 }
 

@@ -61,6 +61,8 @@ export const putPlanBody = z.strictObject({
     repositories: limit,
     storedBytes: limit,
     manifestsPerRepository: limit,
+    /** Left out: the default (DEFAULT_UPLOAD_SESSIONS), as for plans stored before this limit existed. */
+    uploadSessions: limit.optional(),
   }),
 });
 

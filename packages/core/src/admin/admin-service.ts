@@ -1,9 +1,10 @@
 import { generateApiKey } from "../auth/api-keys.ts";
 import type { Principal } from "../auth/principal.ts";
+import { newTenantGeneration, type TenantGenerations } from "../auth/tenant-generations.ts";
 import { matchesRepositoryPatterns, parseRepositoryPattern, patternsWithin, RepositoryPatternError, type RepositoryPattern } from "../auth/repository-patterns.ts";
 import { namespaceOf, type RepositoryName } from "../oci/names.ts";
 import type { ApiKeyRecord, Clock, ManifestSummary, MetadataStore, PageRequest, Plan, Role, Tenant, TenantId, TenantLimits, TenantStore, Visibility } from "../ports.ts";
-import { BUILT_IN_DEFAULT_PLAN, DEFAULT_PLAN_NAME, planOf, UNLIMITED } from "../services/plans.ts";
+import { BUILT_IN_DEFAULT_PLAN, DEFAULT_PLAN_NAME, DEFAULT_UPLOAD_SESSIONS, planOf, UNLIMITED } from "../services/plans.ts";
 import type { RepositoryService } from "../services/repositories.ts";
 import { ADMIN_CHALLENGE, AdminError } from "./admin-errors.ts";
 import { isTenantId } from "./admin-schemas.ts";
@@ -32,6 +33,8 @@ export interface AdminServiceDeps {
   /** Deletes repositories with their content and bytes. */
   repositories: RepositoryService;
   clock: Clock;
+  /** Forgets a tenant created or deleted here, so tokens of a deleted one stop at once on this instance. */
+  generations?: TenantGenerations;
 }
 
 export interface PlanView {
@@ -46,6 +49,9 @@ export interface UsageReport {
   repositories: { used: number; limit: number };
   storedBytes: { used: number; limit: number };
   manifestsPerRepository: { repository: string; manifests: number; limit: number }[];
+  uploadSessions: { used: number; limit: number };
+  /** Bytes staged by unfinished uploads: they count against storedBytes' limit beside the stored bytes. */
+  stagedBytes: { used: number };
 }
 
 export interface RepositoryView {
@@ -92,10 +98,11 @@ export class AdminService {
   async createTenant(input: { id: TenantId; plan?: string | undefined }): Promise<Tenant> {
     const plan = input.plan ?? DEFAULT_PLAN_NAME;
     await this.requirePlan(plan);
-    const tenant: Tenant = { id: input.id, plan, createdAt: this.deps.clock.now() };
+    const tenant: Tenant = { id: input.id, plan, createdAt: this.deps.clock.now(), generation: newTenantGeneration() };
     if (!(await this.deps.tenants.createTenant(tenant))) {
       throw new AdminError("CONFLICT", `tenant ${input.id} exists already`, { tenant: input.id });
     }
+    this.deps.generations?.forget(tenant.id);
     return tenant;
   }
 
@@ -118,7 +125,10 @@ export class AdminService {
     return { ...tenant, plan };
   }
 
-  /** Refused while the tenant holds content, so no repository or blob is left without an owner. */
+  /**
+   * Refused while the tenant holds content, so no repository or blob is left without an owner. Its
+   * keys go with it, and tokens issued for it stop working (tenant-generations.ts has the bound).
+   */
   async deleteTenant(id: string): Promise<void> {
     const tenant = await this.getTenant(id);
     const usage = await this.deps.metadata.tenantUsage(tenant.id);
@@ -130,6 +140,7 @@ export class AdminService {
       );
     }
     await this.deps.tenants.deleteTenant(tenant.id);
+    this.deps.generations?.forget(tenant.id);
   }
 
   // ---- Plans ----
@@ -143,7 +154,10 @@ export class AdminService {
   }
 
   /** Creates or replaces a plan; tenants on it get the new limits at their next push. */
-  async putPlan(name: string, limits: { [K in keyof TenantLimits]: number | null }): Promise<{ plan: Plan; created: boolean }> {
+  async putPlan(
+    name: string,
+    limits: { [K in Exclude<keyof TenantLimits, "uploadSessions">]: number | null } & { uploadSessions?: number | null | undefined },
+  ): Promise<{ plan: Plan; created: boolean }> {
     const created = (await this.deps.tenants.getPlan(name)) === undefined;
     const plan: Plan = {
       name,
@@ -151,6 +165,7 @@ export class AdminService {
         repositories: limits.repositories ?? UNLIMITED,
         storedBytes: limits.storedBytes ?? UNLIMITED,
         manifestsPerRepository: limits.manifestsPerRepository ?? UNLIMITED,
+        uploadSessions: limits.uploadSessions === undefined ? DEFAULT_UPLOAD_SESSIONS : (limits.uploadSessions ?? UNLIMITED),
       },
     };
     await this.deps.tenants.putPlan(plan);
@@ -219,7 +234,9 @@ export class AdminService {
 
   async usage(caller: Principal, tenantId: string): Promise<UsageReport> {
     const tenant = await this.getTenant(tenantId);
-    const [plan, totals] = await Promise.all([planOf(this.deps.tenants, tenant.id), this.deps.metadata.tenantUsage(tenant.id)]);
+    const [plan, totals, uploads] = await Promise.all([
+      planOf(this.deps.tenants, tenant.id), this.deps.metadata.tenantUsage(tenant.id), this.deps.metadata.uploadUsage(tenant.id),
+    ]);
     const names: string[] = [];
     let page = { items: [] as string[], more: true };
     while (page.more) {
@@ -235,6 +252,8 @@ export class AdminService {
       repositories: { used: totals.repositories, limit: plan.limits.repositories },
       storedBytes: { used: totals.storedBytes, limit: plan.limits.storedBytes },
       manifestsPerRepository: visible.map((repository, i) => ({ repository, manifests: counts[i]!, limit: plan.limits.manifestsPerRepository })),
+      uploadSessions: { used: uploads.sessions, limit: plan.limits.uploadSessions },
+      stagedBytes: { used: uploads.stagedBytes },
     };
   }
 

@@ -20,8 +20,14 @@ export function bearerChallenge(
   return `Bearer ${parts.join(",")}`;
 }
 
-/** The scope a request needs, for its challenge: none for the base endpoint. */
+/**
+ * The scope a request needs, for its challenge: none for the base endpoint. A mount also names its
+ * source repository (space-separated, as distribution does), so the token the client then asks
+ * for can read there and the mount succeeds instead of falling back to an upload.
+ */
 export function scopeOf(access: AccessRequest): string | undefined {
-  if (access.kind === "repository") return repositoryScope(access.repository, access.actions);
+  if (access.kind === "repository") {
+    return [access, ...(access.optional ?? [])].map((a) => repositoryScope(a.repository, a.actions)).join(" ");
+  }
   return access.kind === "catalog" ? CATALOG_SCOPE : undefined;
 }

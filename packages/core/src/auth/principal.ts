@@ -1,4 +1,4 @@
-import type { Action, Role, TenantId } from "../ports.ts";
+import type { Action, Caller, Role, TenantId } from "../ports.ts";
 
 // Who a request comes from, once its credentials are checked. Every access decision starts here.
 export type Principal =
@@ -30,4 +30,18 @@ export function describePrincipal(principal: Principal): string {
     case "key":
       return `key:${principal.tenant}/${principal.keyId}`;
   }
+}
+
+/** The caller a request log names for a principal: its tenant and key id, nothing for the others. */
+export function callerOf(principal: Principal): Caller {
+  return principal.kind === "key" ? { tenant: principal.tenant, keyId: principal.keyId } : {};
+}
+
+/**
+ * The caller behind a subject describePrincipal wrote (an authorizer's decision, a token's `sub`):
+ * "key:<tenant>/<keyId>" names both; "operator", "anonymous" and the open registry's subjects none.
+ */
+export function callerOfSubject(subject: string): Caller {
+  const key = /^key:([^/]+)\/([^/]+)$/.exec(subject);
+  return key ? { tenant: key[1] as TenantId, keyId: key[2]! } : {};
 }

@@ -1,6 +1,7 @@
 import type { RegistryConfig } from "../config.ts";
 import type { Clock, TenantStore } from "../ports.ts";
 import { AccessPolicy } from "./access-policy.ts";
+import { TenantGenerations } from "./tenant-generations.ts";
 import { Authenticator } from "./authenticator.ts";
 import { TokenAuthorizer } from "./token-authorizer.ts";
 import { TokenEndpoint } from "./token-endpoint.ts";
@@ -25,9 +26,12 @@ export function createTokenAuth(deps: TokenAuthDeps, config: RegistryConfig, clo
   );
   const authenticator = new Authenticator({ tenants: deps.tenants, clock, ...(onBackgroundError ? { onBackgroundError } : {}) }, deps.operatorToken);
   const policy = new AccessPolicy(deps.tenants);
+  // One per registry: the admin API of the same registry tells it when a tenant is created or deleted.
+  const generations = new TenantGenerations(deps.tenants, clock);
   return {
     authenticator,
-    authorizer: new TokenAuthorizer({ tokens, authenticator, policy, service: config.auth.service, ...(config.auth.realm ? { realm: config.auth.realm } : {}) }),
-    tokenEndpoint: new TokenEndpoint({ tokens, authenticator, policy }),
+    generations,
+    authorizer: new TokenAuthorizer({ tokens, authenticator, policy, generations, service: config.auth.service, ...(config.auth.realm ? { realm: config.auth.realm } : {}) }),
+    tokenEndpoint: new TokenEndpoint({ tokens, authenticator, policy, generations }),
   };
 }

@@ -30,6 +30,11 @@ const accessClaimsSchema = z.object({
   /** The tenant and repository patterns of a key's token, to filter the catalog. */
   ten: z.string().optional(),
   pat: z.array(z.string()).max(64).optional(),
+  /**
+   * The generation of each tenant the token names (its key's, and the owner of each repository it
+   * grants): the registry refuses the token once a tenant was deleted (tenant-generations.ts).
+   */
+  gen: z.record(z.string().max(255), z.string().max(64)).refine((g) => Object.keys(g).length <= 65, "too many tenants").optional(),
 });
 export type AccessClaims = z.infer<typeof accessClaimsSchema>;
 

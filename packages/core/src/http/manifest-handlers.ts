@@ -1,7 +1,7 @@
 import type { RegistryConfig } from "../config.ts";
 import { RegistryError } from "../errors.ts";
 import { parseTag } from "../oci/names.ts";
-import { parseReference, type ManifestService } from "../services/manifests.ts";
+import { lookupReference, parseReference, type ManifestService } from "../services/manifests.ts";
 import { readBodyLimited } from "./body.ts";
 import { bytesResponse, emptyResponse } from "./responses.ts";
 import type { RouteInput } from "./router.ts";
@@ -11,7 +11,7 @@ const MAX_TAGS_PER_PUSH = 20;
 // distribution-spec end-3 (GET/HEAD manifest), end-7 (PUT), end-9 (DELETE).
 export function manifestHandlers(manifests: ManifestService, config: RegistryConfig) {
   async function fetch({ params }: RouteInput, withBody: boolean): Promise<Response> {
-    const manifest = await manifests.get(params.name!, parseReference(params.reference!));
+    const manifest = await manifests.get(params.name!, lookupReference(params.name!, params.reference!));
     const headers = {
       "content-type": manifest.mediaType,
       "content-length": String(manifest.bytes.length),
@@ -48,7 +48,7 @@ export function manifestHandlers(manifests: ManifestService, config: RegistryCon
     },
 
     async delete({ params }: RouteInput): Promise<Response> {
-      await manifests.delete(params.name!, parseReference(params.reference!));
+      await manifests.delete(params.name!, lookupReference(params.name!, params.reference!));
       return emptyResponse(202, { "content-length": "0" });
     },
   };

@@ -27,13 +27,16 @@ export interface Route {
   regex: RegExp;
   paramNames: string[];
   /** What the request asks to do, for the authorizer, from its parameters. */
-  access: (params: RouteParams) => AccessRequest;
+  access: (params: RouteParams, url: URL) => AccessRequest;
   handler: Handler;
 }
 
 const PARAM = /<([a-z]+)>/g;
 
-export function route(method: string, pattern: string, actions: Action[] | "registry" | "catalog", handler: Handler): Route {
+/** Repositories a request may also read, named in its challenge (see AccessRequest.optional). */
+export type OptionalAccess = (url: URL) => { repository: RepositoryName; actions: Action[] }[];
+
+export function route(method: string, pattern: string, actions: Action[] | "registry" | "catalog", handler: Handler, optional?: OptionalAccess): Route {
   const paramNames: string[] = [];
   const source = pattern
     .split(PARAM)
@@ -46,7 +49,10 @@ export function route(method: string, pattern: string, actions: Action[] | "regi
   const access =
     actions === "registry" || actions === "catalog"
       ? () => ({ kind: actions }) as AccessRequest
-      : (params: RouteParams) => ({ kind: "repository", repository: params.name!, actions }) as AccessRequest;
+      : (params: RouteParams, url: URL): AccessRequest => {
+          const also = optional?.(url) ?? [];
+          return { kind: "repository", repository: params.name!, actions, ...(also.length ? { optional: also } : {}) };
+        };
   return { method, pattern, regex: new RegExp(`^${source}$`), paramNames, access, handler };
 }
 

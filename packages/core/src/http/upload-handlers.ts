@@ -1,7 +1,7 @@
 import type { RegistryConfig } from "../config.ts";
 import { RegistryError } from "../errors.ts";
 import { parseDigest } from "../oci/digest.ts";
-import { parseRepositoryName, type RepositoryName } from "../oci/names.ts";
+import { parseRepositoryName, tryParseRepositoryName, type RepositoryName } from "../oci/names.ts";
 import type { Authorizer, BlobRecord, RequestContext, UploadSession } from "../ports.ts";
 import type { Chunk, UploadService } from "../services/uploads.ts";
 import { bodyChunks, contentLength, hasBody } from "./body.ts";
@@ -29,6 +29,14 @@ function created(name: RepositoryName, blob: BlobRecord): Response {
     "docker-content-digest": blob.digest,
     "content-length": "0",
   });
+}
+
+/** A mount's source repository, which the caller must be able to pull: named in the POST's challenge. */
+export function mountSource(url: URL): { repository: RepositoryName; actions: ["pull"] }[] {
+  const from = url.searchParams.get("from");
+  if (url.searchParams.get("mount") === null || from === null) return [];
+  const repository = tryParseRepositoryName(from);
+  return repository ? [{ repository, actions: ["pull"] }] : [];
 }
 
 export function uploadHandlers(uploads: UploadService, authorizer: Authorizer, config: RegistryConfig, contextOf: (request: Request) => RequestContext) {

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { RegistryError } from "../errors.ts";
 import { tryParseDigest, type Digest } from "./digest.ts";
+import { manifestJsonProblem } from "./manifest-json.ts";
 import { MANIFEST_MEDIA_TYPES, MediaType, bareMediaType, type ManifestKind } from "./media-types.ts";
 
 // zod schemas of the manifests the registry accepts (image-spec manifest.md, image-index.md,
@@ -81,9 +82,17 @@ function formatIssues(error: z.ZodError): string {
  * The media type comes from Content-Type; where the client sent a generic one, from the body.
  */
 export function parseManifest(bytes: Uint8Array, contentType: string | null): ParsedManifest {
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch (e) {
+    throw invalid(`body is not valid UTF-8 (${e instanceof Error ? e.message : String(e)})`);
+  }
+  const ambiguous = manifestJsonProblem(bytes, text);
+  if (ambiguous) throw invalid(ambiguous);
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+    json = JSON.parse(text);
   } catch (e) {
     throw invalid(`body is not valid UTF-8 JSON (${e instanceof Error ? e.message : String(e)})`);
   }

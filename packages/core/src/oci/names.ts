@@ -25,6 +25,10 @@ export function parseRepositoryName(value: string): RepositoryName {
   return value as RepositoryName;
 }
 
+export function tryParseRepositoryName(value: string): RepositoryName | undefined {
+  return value.length <= MAX_NAME_LENGTH && NAME.test(value) ? (value as RepositoryName) : undefined;
+}
+
 export function isTag(value: string): value is Tag {
   return TAG.test(value);
 }
@@ -33,10 +37,9 @@ export function parseTag(value: string): Tag {
   if (isTag(value)) return value;
   const shown = value.length > 140 ? `${value.slice(0, 140)}…` : value;
   throw new RegistryError(
-    "MANIFEST_INVALID",
+    "TAG_INVALID",
     `invalid tag "${shown}": a tag is 1 to 128 characters of letters, digits, "_", "." and "-", not starting with "." or "-"`,
     { tag: shown },
-    { status: 400 },
   );
 }
 

@@ -1,8 +1,8 @@
 import { RegistryError } from "../errors.ts";
-import { digestAlgorithm, digestOf, parseDigest, type Digest, type DigestAlgorithm } from "../oci/digest.ts";
+import { digestAlgorithm, digestOf, parseDigest, tryParseDigest, type Digest, type DigestAlgorithm } from "../oci/digest.ts";
 import { parseManifest, type Descriptor, type ParsedManifest } from "../oci/manifest-schema.ts";
 import { EMPTY_BLOB, FOREIGN_LAYER_MEDIA_TYPES } from "../oci/media-types.ts";
-import { parseTag, type RepositoryName, type Tag } from "../oci/names.ts";
+import { isTag, parseTag, type RepositoryName, type Tag } from "../oci/names.ts";
 import type { Clock, ManifestRecord, ManifestReference, MetadataStore, TenantId } from "../ports.ts";
 import type { LimitsOf } from "./plans.ts";
 import { quotaDenied } from "./quotas.ts";
@@ -15,10 +15,26 @@ export interface ManifestDeps {
   limitsOf: LimitsOf;
 }
 
-/** A <reference> path segment: a digest if it has the digest shape, otherwise a tag. */
+/** A <reference> path segment to push to: a digest if it has the digest shape, otherwise a tag (400 when neither). */
 export function parseReference(value: string): ManifestReference {
   if (value.includes(":")) return { kind: "digest", digest: parseDigest(value, "reference") };
   return { kind: "tag", tag: parseTag(value) };
+}
+
+/**
+ * A <reference> path segment to look up (GET, HEAD, DELETE). One that is neither a valid tag nor a
+ * supported digest names no manifest, so it answers 404 MANIFEST_UNKNOWN like any absent one: the
+ * OCI conformance suite probes missing manifests with ".INVALID_MANIFEST_NAME", and distribution's
+ * router answers such references 404 too.
+ */
+export function lookupReference(repository: RepositoryName, value: string): ManifestReference {
+  if (isTag(value)) return { kind: "tag", tag: value };
+  const digest = tryParseDigest(value);
+  if (digest) return { kind: "digest", digest };
+  const shown = value.length > 80 ? `${value.slice(0, 80)}…` : value;
+  throw new RegistryError("MANIFEST_UNKNOWN", `manifest "${shown}" is not in repository ${repository}: it is neither a valid tag nor a sha256/sha512 digest`, {
+    reference: shown,
+  });
 }
 
 function describe(reference: ManifestReference): string {

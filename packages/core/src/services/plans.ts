@@ -7,9 +7,17 @@ import type { Plan, TenantId, TenantLimits, TenantStore } from "../ports.ts";
 export const DEFAULT_PLAN_NAME = "default";
 export const UNLIMITED = Number.MAX_SAFE_INTEGER;
 
+/**
+ * Open upload sessions per tenant when a plan does not say (plans stored before the limit existed, or
+ * created without it). A push opens one session per layer, a few at a time; a thousand leaves room
+ * for many CI jobs pushing at once, and bounds what one leaked key can hold open (each session is a
+ * staging file or S3 multipart upload until it is finished or swept).
+ */
+export const DEFAULT_UPLOAD_SESSIONS = 1000;
+
 export const BUILT_IN_DEFAULT_PLAN: Plan = {
   name: DEFAULT_PLAN_NAME,
-  limits: { repositories: 500, storedBytes: 500 * 1000 ** 3, manifestsPerRepository: 100_000 },
+  limits: { repositories: 500, storedBytes: 500 * 1000 ** 3, manifestsPerRepository: 100_000, uploadSessions: DEFAULT_UPLOAD_SESSIONS },
 };
 
 /** The limits that apply to a tenant's pushes; undefined when nothing is limited (single-tenant mode). */

@@ -2,19 +2,25 @@ import { randomUUID } from "node:crypto";
 import { RegistryError } from "../errors.ts";
 import { digestAlgorithm, type Digest } from "../oci/digest.ts";
 import type { RepositoryName } from "../oci/names.ts";
-import type { BlobRecord, BlobStore, ByteRange, Clock, MetadataStore, QuotaExceeded, TenantId, UploadId, UploadSession } from "../ports.ts";
+import type {
+  BlobRecord, BlobStore, ByteRange, Clock, MetadataStore, QuotaExceeded, TenantId, TenantLimits, UploadId, UploadSession, UploadUsage,
+} from "../ports.ts";
 import { uploadRangeHeader } from "../http/ranges.ts";
 import type { KeyedLock } from "./keyed-lock.ts";
-import type { LimitsOf } from "./plans.ts";
-import { quotaDenied } from "./quotas.ts";
+import { UNLIMITED, type LimitsOf } from "./plans.ts";
+import { quotaDenied, type RefusedPush } from "./quotas.ts";
 import { UploadHashes } from "./upload-hashes.ts";
+import { sweepIdle, type SweepOptions } from "./upload-sweep.ts";
 
 export interface UploadDeps {
   blobs: BlobStore;
   metadata: MetadataStore;
   clock: Clock;
   tenantOf: (name: RepositoryName) => TenantId;
-  /** The tenant's limits, which the store enforces as it commits or mounts a blob. */
+  /**
+   * The tenant's limits, which the store enforces as it commits or mounts a blob, opens a session
+   * (uploadSessions) and stages bytes (stored plus staged bytes within storedBytes).
+   */
   limitsOf: LimitsOf;
   blobLock: KeyedLock;
   uploadTtlMs: number;
@@ -32,6 +38,20 @@ export interface Chunk {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Thrown into the append's source when the body passes the room the tenant had: staging stops there. */
+class PastRoom extends Error {
+  constructor(readonly received: number) {
+    super("the body passed the tenant's room for staged bytes");
+  }
+}
+
+/** The tenant's room for more staged bytes as measured before a chunk; undefined when storedBytes is unlimited. */
+interface Budget {
+  limits: TenantLimits;
+  usage: UploadUsage;
+  room: number;
+}
 
 export function uploadLocation(repository: RepositoryName, id: UploadId): string {
   return `/v2/${repository}/blobs/uploads/${id}`;
@@ -56,13 +76,25 @@ export class UploadService {
     this.hashes = new UploadHashes(deps.blobs, deps.resumableHashing);
   }
 
+  /** A new session; 403 DENIED when the tenant has as many open as its plan allows (the store counts them atomically). */
   async start(repository: RepositoryName): Promise<UploadSession> {
     const id = randomUUID() as UploadId;
     const tenant = this.deps.tenantOf(repository);
+    const limits = await this.deps.limitsOf(tenant);
     const staging = await this.deps.blobs.createUpload(id, tenant);
     const now = this.deps.clock.now();
     const session: UploadSession = { id, repository, tenant, size: 0, staging, createdAt: now, updatedAt: now };
-    await this.deps.metadata.createUpload(session);
+    let created;
+    try {
+      created = await this.deps.metadata.createUpload(session, limits);
+    } catch (e) {
+      await this.deps.blobs.deleteUpload(id, staging).catch(() => {});
+      throw e;
+    }
+    if (!created.ok) {
+      await this.deps.blobs.deleteUpload(id, staging);
+      throw quotaDenied(created, { tenant, repository, what: "blob", size: 0, uploadTtlMs: this.deps.uploadTtlMs });
+    }
     return session;
   }
 
@@ -147,16 +179,22 @@ export class UploadService {
     await this.discard(session);
   }
 
-  /** Removes sessions idle past the TTL and their staged bytes; returns how many. */
-  async expireIdle(limit = 1000): Promise<number> {
-    const idle = await this.deps.metadata.listIdleUploads(this.deps.clock.now() - this.deps.uploadTtlMs, limit);
-    let removed = 0;
-    for (const session of idle) {
-      if (this.busy.has(session.id)) continue;
-      await this.discard(session);
-      removed++;
-    }
-    return removed;
+  /**
+   * Removes every session idle past the TTL, with its staged bytes (S3: its multipart upload aborted),
+   * page after page until none is left or `options.until` passes; returns how many.
+   */
+  async expireIdle(options: SweepOptions = {}): Promise<number> {
+    const before = this.deps.clock.now() - this.deps.uploadTtlMs;
+    return sweepIdle(
+      (limit) => this.deps.metadata.listIdleUploads(before, limit),
+      async (session) => {
+        // A request is writing to it in this process: it is not idle, whatever its updatedAt says.
+        if (this.busy.has(session.id)) return false;
+        await this.discard(session);
+        return true;
+      },
+      options,
+    );
   }
 
   sessionHeaders(session: UploadSession): Record<string, string> {
@@ -203,16 +241,27 @@ export class UploadService {
       );
     }
 
+    const expected = chunk.declaredLength ?? rangeLength;
+    // Staged bytes count against the plan: a body announced larger than the room is refused before a
+    // byte is read; one of unknown length is stopped as it passes the room (measured now; the store's
+    // conditional update below is the exact guard against other uploads of the tenant meanwhile).
+    const budget = await this.budget(session.tenant);
+    if (budget && expected !== undefined && expected > budget.room) {
+      await this.discard(session);
+      throw this.stagingDenied(session, budget, { size: expected });
+    }
+    const room = budget?.room ?? Infinity;
+
     const hasher = await this.hashes.take(session);
     let received = 0;
     let hashedBytes = 0;
-    const expected = chunk.declaredLength ?? rangeLength;
     async function* hashed(): AsyncGenerator<Uint8Array> {
       for await (const bytes of chunk.source) {
         received += bytes.length;
         if (expected !== undefined && received > expected) {
           throw new RegistryError("SIZE_INVALID", `the body is longer than the ${expected} bytes its headers announce`);
         }
+        if (received > room) throw new PastRoom(received);
         hasher.update(bytes);
         hashedBytes += bytes.length;
         yield bytes;
@@ -230,6 +279,11 @@ export class UploadService {
     // request rebuilds it from the staged bytes.
     // Stores keep every byte they received even when the client went away, so the hash usually
     // survives an interrupted PATCH too.
+    if (!result.ok && result.cause instanceof PastRoom) {
+      // Nothing past the room is kept: the bytes staged so far go with the session.
+      await this.discard({ ...session, staging: result.staging });
+      throw this.stagingDenied(session, budget!, { size: result.cause.received, atLeast: true });
+    }
     const hashComplete = result.size === session.size + hashedBytes;
     const { hashState: _stale, ...rest } = session;
     const hashState = hashComplete ? hasher.exportState?.() : undefined;
@@ -240,7 +294,13 @@ export class UploadService {
       updatedAt: this.deps.clock.now(),
       ...(hashState !== undefined ? { hashState } : {}),
     };
-    if (!(await this.deps.metadata.updateUpload(updated, session.size))) throw this.conflict(session);
+    const saved = await this.deps.metadata.updateUpload(updated, session.size, budget?.limits);
+    if (saved === false) throw this.conflict(session);
+    if (saved !== true) {
+      // Another upload of the tenant took the room meanwhile: the store refused, so these bytes go.
+      await this.discard(updated);
+      throw quotaDenied(saved, this.refusedChunk(session, { size: result.size - session.size }));
+    }
     if (hashComplete) this.hashes.put(session.id, result.size, hasher);
 
     if (!result.ok) {
@@ -265,6 +325,26 @@ export class UploadService {
     return updated;
   }
 
+  /** The room measured before a chunk, when the tenant's stored bytes are limited. */
+  private async budget(tenant: TenantId): Promise<Budget | undefined> {
+    const limits = await this.deps.limitsOf(tenant);
+    if (!limits || limits.storedBytes >= UNLIMITED) return undefined;
+    const usage = await this.deps.metadata.uploadUsage(tenant);
+    return { limits, usage, room: Math.max(0, limits.storedBytes - usage.storedBytes - usage.stagedBytes) };
+  }
+
+  private stagingDenied(session: UploadSession, budget: Budget, chunk: { size: number; atLeast?: boolean }): RegistryError {
+    const { usage, limits } = budget;
+    const refusal: QuotaExceeded = {
+      ok: false, limit: "storedBytes", max: limits.storedBytes, usage: usage.storedBytes, ...(usage.stagedBytes > 0 ? { stagedBytes: usage.stagedBytes } : {}),
+    };
+    return quotaDenied(refusal, this.refusedChunk(session, chunk));
+  }
+
+  private refusedChunk(session: UploadSession, chunk: { size: number; atLeast?: boolean }): RefusedPush {
+    return { tenant: session.tenant, repository: session.repository, what: "chunk", ...chunk };
+  }
+
   /** Makes the verified bytes the tenant's blob, linked to the session's repository, unless the tenant's limits refuse it. */
   private async commit(session: UploadSession, digest: Digest): Promise<{ ok: true; blob: BlobRecord } | QuotaExceeded> {
     const { tenant, repository } = session;
@@ -279,7 +359,8 @@ export class UploadService {
       }
       const { location } = await this.deps.blobs.commitUpload(session.id, session.staging, tenant, digest, session.size);
       const blob: BlobRecord = { digest, size: session.size, ...(location !== undefined ? { location } : {}) };
-      const outcome = await this.deps.metadata.commitBlob(tenant, repository, blob, limits);
+      // The session goes in the same transaction: its staged bytes become the blob's stored bytes, never counted twice.
+      const outcome = await this.deps.metadata.commitBlob(tenant, repository, blob, limits, session.id);
       if (!outcome.ok) {
         // Refused: the bytes just placed belong to no record, so they go again, still under the lock
         // (no commit or delete of this blob runs in this process meanwhile). If another process
