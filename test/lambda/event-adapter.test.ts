@@ -54,6 +54,11 @@ describe("eventToRequest", () => {
     expect(eventToRequest(event({ method: "GET" })).request.body).toBeNull();
   });
 
+  it("carries API Gateway's request id as X-Request-Id, in place of one the client sent", () => {
+    const { request } = eventToRequest(event({ headers: { host: "registry.example.com", "x-request-id": "forged" } }));
+    expect(request.headers.get("x-request-id")).toBe("id");
+  });
+
   it("keeps the raw query string, repeated keys included, and the raw target for core", () => {
     const { request, rawTarget } = eventToRequest(event({ method: "PUT", rawPath: "/v2/a/manifests/sha256:abc", rawQueryString: "tag=a&tag=b&n=%32" }));
     const url = new URL(request.url);

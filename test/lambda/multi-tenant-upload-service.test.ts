@@ -109,9 +109,10 @@ describeWithTools(["skopeo"], "multi-tenant: skopeo through the Lambda and the u
 
     // 403 DENIED from the upload service, naming the limit: skopeo shows the registry's message.
     expect(refused.stderr).toMatch(/denied/i);
-    expect(refused.stderr).toMatch(/this blob of 12\.6 MB would take tenant acme to 12\.6 MB of its 8 MB \(0 bytes stored\)/);
-    const finished = uploadRequests.filter((r) => r.method === "PUT" && r.path.startsWith(`/v2/${REPO}/blobs/uploads/`));
-    expect(finished.map((r) => r.status)).toEqual([403]);
+    // Staged bytes count against the plan: the PATCH carrying the layer is refused, before the PUT.
+    expect(refused.stderr).toMatch(/12\.6 MB more would take tenant acme to 12\.6 MB of its 8 MB \(0 bytes stored\); the upload was discarded/);
+    const sent = uploadRequests.filter((r) => ["PATCH", "PUT"].includes(r.method) && r.path.startsWith(`/v2/${REPO}/blobs/uploads/`));
+    expect(sent.map((r) => `${r.method} ${r.status}`)).toEqual(["PATCH 403"]);
     // Every request the upload service saw came on the signed link, with its token.
     expect(uploadRequests.length).toBeGreaterThan(0);
     expect(uploadRequests.every((r) => r.query.has("_state"))).toBe(true);

@@ -168,7 +168,10 @@ export class MultiTenantClient {
     expect(res.status, await describeFailure(res)).toBe(200);
   }
 
-  async putPlan(name: string, limits: { repositories: number | null; storedBytes: number | null; manifestsPerRepository: number | null }): Promise<void> {
+  async putPlan(
+    name: string,
+    limits: { repositories: number | null; storedBytes: number | null; manifestsPerRepository: number | null; uploadSessions?: number | null },
+  ): Promise<void> {
     const res = await this.admin("PUT", `/admin/v1/plans/${name}`, { limits });
     expect([200, 201], await describeFailure(res)).toContain(res.status);
   }

@@ -739,6 +739,29 @@ export function multiTenantSuite(name: string, start: StartMultiTenant): void {
         await client.pushImage(`${tenant}/second`, "v1", basic(key));
         expect((await usageOf()).repositories.used).toBe(1);
       });
+
+      it("a plan bounds open upload sessions and counts their staged bytes: refusals name the limit and leave nothing", async () => {
+        const plan = `uploads-${randomBytes(3).toString("hex")}`;
+        await client.putPlan(plan, { repositories: null, storedBytes: 1_000, manifestsPerRepository: null, uploadSessions: 2 });
+        const tenant = await client.createTenant(uniqueTenant("u"), plan);
+        const key = await client.createKey(tenant, "push");
+        const post = () => client.send("POST", `/v2/${tenant}/app/blobs/uploads/`, basic(key));
+        const [first, second] = [await post(), await post()];
+        expect([first.status, second.status]).toEqual([202, 202]);
+        const refused = await expectOciError(await post(), 403, "DENIED");
+        expect(refused.message).toMatch(/^tenant \S+ has 2 of its 2 upload sessions open/);
+        expect(refused.detail).toMatchObject({ limit: "uploadSessions", max: 2, usage: 2 });
+
+        // A chunk past the plan's bytes is refused, and the session goes with what it staged.
+        const location = new URL(first.headers.get("location")!, `${client.url}/`).toString();
+        const chunk = await client.send("PATCH", location, basic(key), { headers: { "content-type": "application/octet-stream" }, body: new Uint8Array(1_001) });
+        expect((await expectOciError(chunk, 403, "DENIED")).detail).toMatchObject({ limit: "storedBytes", max: 1_000, usage: 0 });
+        await expectOciError(await client.send("GET", location, basic(key)), 404, "BLOB_UPLOAD_UNKNOWN");
+        const usage = (await (await client.admin("GET", `/admin/v1/tenants/${tenant}/usage`)).json()) as Record<string, unknown>;
+        expect(usage).toMatchObject({ uploadSessions: { used: 1, limit: 2 }, stagedBytes: { used: 0 }, storedBytes: { used: 0 } });
+        // The freed place takes a new session.
+        expect((await post()).status).toBe(202);
+      });
     });
   });
 }

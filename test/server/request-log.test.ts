@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { serverOptionsSchema, startServer, type RunningServer, type ServerOptionsInput } from "@stratus/server";
 import { OCI_MANIFEST, RegistryClient, randomBlob, sleep, streamedBody } from "../http-api/client.ts";
 import { basic, bearer, DEFAULT_SERVICE, MultiTenantClient, uniqueTenant } from "../multi-tenant/deployment.ts";
+import { freePort } from "../support/free-ports.ts";
 import { requestHead, writeThenRead } from "../support/write-then-read.ts";
 
 // Issue 10, item 11: one log line per request with the body bytes actually received, the client's
@@ -156,5 +157,28 @@ describe("the request log in multi-tenant mode", () => {
     for (const key of [push, pull, admin]) expect(text).not.toContain(key.key.slice(key.key.lastIndexOf("_") + 1));
     expect(text.toLowerCase()).not.toContain("authorization");
     expect(image.manifestDigest).toMatch(/^sha256:/);
+  });
+
+  it("an upload-link request (the upload service: no credentials) names its repository's tenant, never the link's token", async () => {
+    const port = await freePort();
+    const service = await start({ port, multiTenant: true, adminToken, tokenSecrets, uploadUrl: `http://127.0.0.1:${port}`, uploadTokenSecret: randomBytes(32).toString("hex") });
+    try {
+      const client = new MultiTenantClient({ url: service.server.url, adminToken, tokenSecrets, service: DEFAULT_SERVICE, close: async () => {} });
+      const tenant = await client.createTenant(uniqueTenant("link"));
+      const push = await client.createKey(tenant, "push");
+      const started = await client.send("POST", `/v2/${tenant}/app/blobs/uploads/`, basic(push));
+      expect(started.status).toBe(202);
+      const link = new URL(started.headers.get("location")!);
+      const state = link.searchParams.get("_state")!;
+      expect(state.length).toBeGreaterThan(20);
+      const patched = await fetch(link, { method: "PATCH", headers: { "content-type": "application/octet-stream" }, body: randomBytes(1000) });
+      expect(patched.status).toBe(202);
+      const line = await lineOf(service, patched);
+      expect(line).toMatchObject({ status: 202, bytesIn: 1000, tenant });
+      expect(line.keyId).toBeUndefined();
+      expect(service.text()).not.toContain(state);
+    } finally {
+      await service.close();
+    }
   });
 });

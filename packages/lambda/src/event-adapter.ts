@@ -23,6 +23,9 @@ export interface AdaptedRequest {
   bodyLength: number;
 }
 
+/** Carries the request's id: on the Request core sees (its error log reads it), and on the answer. */
+export const REQUEST_ID_HEADER = "x-request-id";
+
 export function eventToRequest(event: APIGatewayProxyEventV2): AdaptedRequest {
   const http = event.requestContext.http;
   const method = http.method.toUpperCase();
@@ -31,6 +34,8 @@ export function eventToRequest(event: APIGatewayProxyEventV2): AdaptedRequest {
   for (const [name, value] of Object.entries(event.headers ?? {})) {
     if (value !== undefined) headers.set(name, value);
   }
+  // API Gateway's id for the request, in place of any the client sent (as the Node adapter does with its own).
+  if (event.requestContext.requestId) headers.set(REQUEST_ID_HEADER, event.requestContext.requestId);
   // RFC 9110: several Cookie lines are joined with "; " (not ",").
   if (event.cookies?.length) headers.set("cookie", event.cookies.join("; "));
   const body = decodeBody(event);

@@ -3,7 +3,7 @@ import { createRegistry, OpenOnLoopbackAuthorizer, settleTenancyMode, TenancyMod
 import { openAwsStorage } from "@stratus/storage-aws";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { LAMBDA_ENV, readLambdaConfig, type LambdaConfig } from "./config.ts";
-import { eventToRequest, responseToResult } from "./event-adapter.ts";
+import { eventToRequest, REQUEST_ID_HEADER, responseToResult } from "./event-adapter.ts";
 
 // The registry Lambda: one `/v2/{proxy+}` route of an HTTP API (payload 2.0) into core's own router.
 //
@@ -56,9 +56,12 @@ export function createRegistryHandler(env: NodeJS.ProcessEnv = process.env): Reg
   const handle = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
     const { registry, config } = await open();
     const { request, remoteAddress, rawTarget, bodyLength } = eventToRequest(event);
-    if (bodyLength > LAMBDA_MAX_RAW_BODY) return tooLarge(request, bodyLength, config);
-    const response = await registry.handle(request, { remoteAddress, rawTarget });
-    return responseToResult(response, request.method);
+    const result =
+      bodyLength > LAMBDA_MAX_RAW_BODY ? tooLarge(request, bodyLength, config) : await responseToResult(await registry.handle(request, { remoteAddress, rawTarget }), request.method);
+    // As the Node server answers X-Request-Id: here API Gateway's id, the one its access log shows.
+    const requestId = request.headers.get(REQUEST_ID_HEADER);
+    if (requestId) result.headers = { ...result.headers, [REQUEST_ID_HEADER]: requestId };
+    return result;
   };
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>(handle);
 }
@@ -152,7 +155,7 @@ async function openContainer(env: NodeJS.ProcessEnv, forRequests = true): Promis
           JSON.stringify({
             level: "error",
             msg: request ? "request failed" : "background work failed",
-            ...(request ? { method: request.method, path: new URL(request.url).pathname } : {}),
+            ...(request ? { requestId: request.headers.get(REQUEST_ID_HEADER), method: request.method, path: new URL(request.url).pathname } : {}),
             err: String((error as Error)?.stack ?? error),
           }),
         ),

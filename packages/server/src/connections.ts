@@ -26,8 +26,11 @@ export function limitConnections(server: Server, { idleTimeoutMs, maxConnections
   // before we do, or it sends a request into our close and answers its client 502 (DESIGN.md).
   server.keepAliveTimeout = idleTimeoutMs;
   server.on("connection", (socket: Socket) => socket.setTimeout(idleTimeoutMs));
-  // The head is in: the connection is no longer idle until its answer is out.
-  server.on("request", (req: { socket: Socket }) => req.socket.setTimeout(0));
+  // The head is in: the connection is no longer idle until its answer is out. (With "Expect:
+  // 100-continue" node:http emits checkContinue instead of request.)
+  const busy = (req: { socket: Socket }) => req.socket.setTimeout(0);
+  server.on("request", busy);
+  server.on("checkContinue", busy);
 
   let dropped = 0;
   let warnedAt = 0;

@@ -104,12 +104,12 @@ export function registryListener(registry: Registry, { onDone, closing }: Listen
       try {
         if (!req.url?.startsWith("/")) {
           // Absolute-form or "*" targets: not a registry request.
-          settled = settleBody(req, body);
+          settled = settleBody(req, res, body);
           res.writeHead(400, { "docker-distribution-api-version": "registry/2.0", "content-length": "0" }).end();
         } else {
           const response = await registry.handle(toWebRequest(req, { meter: body, requestId, beforeBodyRead: () => continueIfExpected(req, res) }), context);
           if (closing?.()) res.setHeader("connection", "close");
-          settled = settleBody(req, body);
+          settled = settleBody(req, res, body);
           await writeWebResponse(response, req, res);
         }
       } catch (e) {
@@ -135,13 +135,16 @@ function continueIfExpected(req: IncomingMessage, res: ServerResponse): void {
 }
 
 /**
- * Once core answered: the rest of a body it did not read is read and dropped (counted), so the
- * client is not cut off while it writes; if more is still on its way, the connection closes only
- * after it (writeWebResponse announces the close). Resolves when the body is settled.
+ * Before the answer goes out: the rest of a body core did not read is read and dropped (counted),
+ * so the client is not cut off while it writes. If more is still on its way, the answer announces
+ * the close, and the connection closes only once the rest was dropped. Resolves when it was.
  */
-function settleBody(req: IncomingMessage, meter: BodyMeter): Promise<unknown> {
+function settleBody(req: IncomingMessage, res: ServerResponse, meter: BodyMeter): Promise<unknown> {
   if (!hasUnreadBody(req, meter)) return Promise.resolve();
   const draining = discardRest(req, meter);
-  if (!req.complete) lingerBeforeClose(req.socket, draining);
+  if (!req.complete) {
+    res.setHeader("connection", "close");
+    lingerBeforeClose(req.socket, draining);
+  }
   return draining;
 }

@@ -2,9 +2,9 @@ import type {
   QuotaExceeded, QuotaOutcome, RepositoryName, TenantId, TenantLimits, UploadId, UploadSession, UploadUsage,
 } from "@stratus/core";
 import type { DynamoContext } from "./dynamo-context.ts";
-import type { Item, TransactItem } from "./dynamo-io.ts";
+import { Contention, type Item, type TransactItem } from "./dynamo-io.ts";
 import { IDLE_SHARDS, idlePk, idleShardOf, idleSortKey, keyOf, uploadKey, usageKey } from "./dynamo-keys.ts";
-import { quotaRefusal, usageRead, usageUpdate } from "./dynamo-repositories.ts";
+import { quotaRefusal, usageRead, usageUpdate, type UsageRead } from "./dynamo-repositories.ts";
 import { IDLE_INDEX, TTL_ATTRIBUTE } from "./dynamo-table.ts";
 
 // Upload sessions: one item each ("U#<id>", "U"). The sweep (listIdleUploads) finds idle sessions
@@ -91,23 +91,44 @@ export async function updateUpload(
 ): Promise<boolean | QuotaExceeded> {
   const what = "update upload";
   const added = session.size - expectedSize;
-  return ctx.io.retrying(what, async () => {
-    const limited = limits !== undefined && limits.storedBytes < UNLIMITED && added > 0;
-    const [item, usage] = await ctx.io.getMany(what, limited ? [uploadKey(session.id), usageKey(session.tenant)] : [uploadKey(session.id)]);
-    if (!item || Number(item.size) !== expectedSize) return false;
-    const counted = countedSize(item) !== undefined;
-    const read = usageRead(usage);
-    const delta = { repositories: 0, storedBytes: 0, stagedBytes: counted ? added : 0 };
-    const refused = limited && quotaRefusal(limits, read, { ...delta, stagedBytes: added });
-    if (refused) return refused;
-    const usageChange = usageUpdate(ctx, session.tenant, delta, limited ? limits : undefined, read);
-    await ctx.io.transact(what, [{ Update: sessionUpdate(ctx, session, expectedSize) }, ...(usageChange ? [usageChange] : [])]);
-    return true;
+  // No bytes added: nothing to count, one conditional update.
+  if (added === 0) return ctx.io.update(what, sessionUpdate(ctx, session, expectedSize, false));
+  const limited = limits !== undefined && limits.storedBytes < UNLIMITED && added > 0;
+  /** Whether the session is still the one the caller read (exists, same size); false answers a stale writer. */
+  const current = async (): Promise<Item | false> => {
+    const item = await ctx.io.get(what, uploadKey(session.id));
+    return item !== undefined && Number(item.size) === expectedSize ? item : false;
+  };
+  return ctx.io.retrying(what, async (): Promise<boolean | QuotaExceeded> => {
+    let read: UsageRead | undefined;
+    if (limited) {
+      read = usageRead(await ctx.io.get(what, usageKey(session.tenant)));
+      const refused = quotaRefusal(limits, read, { repositories: 0, storedBytes: 0, stagedBytes: added });
+      // A stale writer is told it is stale, not refused for room.
+      if (refused) return (await current()) && refused;
+    }
+    // The common case costs no read: the session's conditions (same size, counted) hold, or the
+    // transaction fails and a read says why.
+    const usage = usageUpdate(ctx, session.tenant, { repositories: 0, storedBytes: 0, stagedBytes: added }, limited ? limits : undefined, read)!;
+    try {
+      await ctx.io.transact(what, [{ Update: sessionUpdate(ctx, session, expectedSize, true) }, usage]);
+      return true;
+    } catch (error) {
+      if (!(error instanceof Contention) || error.reason !== "condition") throw error;
+      const item = await current();
+      if (!item) return false;
+      // A session from before counting: saved without touching the figures, which never counted it.
+      if (countedSize(item) === undefined) return ctx.io.update(what, sessionUpdate(ctx, session, expectedSize, false));
+      throw error;
+    }
   });
 }
 
-/** The session's Update: new size, staging, hash state and times, if its size is still `expectedSize`. */
-function sessionUpdate(ctx: DynamoContext, session: UploadSession, expectedSize: number): NonNullable<TransactItem["Update"]> {
+/**
+ * The session's Update: new size, staging, hash state and times, if its size is still `expectedSize`
+ * (and, with `counted`, only if the usage item counts it, so that its staged bytes may move there).
+ */
+function sessionUpdate(ctx: DynamoContext, session: UploadSession, expectedSize: number, counted: boolean): NonNullable<TransactItem["Update"]> {
   const sets = ["#size = :size", "#staging = :staging", "#updatedAt = :updatedAt", "#ttl = :ttl", "#idleSK = :idleSK"];
   const names: Record<string, string> = {
     "#size": "size", "#staging": "staging", "#updatedAt": "updatedAt", "#ttl": TTL_ATTRIBUTE, "#idleSK": IDLE_INDEX.sortKey, "#hashState": "hashState",
@@ -119,7 +140,9 @@ function sessionUpdate(ctx: DynamoContext, session: UploadSession, expectedSize:
     ":ttl": ttlOf(ctx, session.updatedAt),
     ":idleSK": idleSortKey(session.updatedAt, session.id),
     ":expected": expectedSize,
+    ...(counted ? { ":counted": 1 } : {}),
   };
+  if (counted) names["#counted"] = "counted";
   if (session.hashState !== undefined) {
     sets.push("#hashState = :hashState");
     values[":hashState"] = session.hashState;
@@ -129,7 +152,7 @@ function sessionUpdate(ctx: DynamoContext, session: UploadSession, expectedSize:
     TableName: ctx.table,
     Key: uploadKey(session.id),
     UpdateExpression: `SET ${sets.join(", ")}${session.hashState === undefined ? " REMOVE #hashState" : ""}`,
-    ConditionExpression: "attribute_exists(PK) AND #size = :expected",
+    ConditionExpression: `attribute_exists(PK) AND #size = :expected${counted ? " AND #counted = :counted" : ""}`,
     ExpressionAttributeNames: names,
     ExpressionAttributeValues: values,
   };

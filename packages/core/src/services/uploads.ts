@@ -135,12 +135,12 @@ export class UploadService {
           { expected: digest, actual },
         );
       }
+      // Committed, the session is gone (commit); refused, it goes now with its bytes.
       const committed = await this.commit(current, digest);
       if (!committed.ok) {
         await this.discard(current);
         throw quotaDenied(committed, { tenant: current.tenant, repository: current.repository, what: "blob", size: current.size });
       }
-      await this.deps.metadata.deleteUpload(current.id);
       return committed.blob;
     });
   }
@@ -345,17 +345,23 @@ export class UploadService {
     return { tenant: session.tenant, repository: session.repository, what: "chunk", ...chunk };
   }
 
-  /** Makes the verified bytes the tenant's blob, linked to the session's repository, unless the tenant's limits refuse it. */
+  /**
+   * Makes the verified bytes the tenant's blob, linked to the session's repository, and ends the
+   * session, unless the tenant's limits refuse it (then the session stays, for the caller to discard).
+   */
   private async commit(session: UploadSession, digest: Digest): Promise<{ ok: true; blob: BlobRecord } | QuotaExceeded> {
     const { tenant, repository } = session;
     const limits = await this.deps.limitsOf(tenant);
     return this.deps.blobLock.run(`${tenant}/${digest}`, async () => {
       const existing = await this.deps.metadata.findBlob(tenant, digest);
       if (existing) {
-        // Deduplicated within the tenant: link the blob we have, drop the staged copy.
+        // Deduplicated within the tenant: link the blob we have, drop the staged copy, then the session
+        // (in that order: a failure in between leaves the session, so the sweep still finds the bytes).
         const outcome = await this.deps.metadata.commitBlob(tenant, repository, existing, limits);
+        if (!outcome.ok) return outcome;
         await this.deps.blobs.deleteUpload(session.id, session.staging);
-        return outcome.ok ? { ok: true, blob: existing } : outcome;
+        await this.deps.metadata.deleteUpload(session.id);
+        return { ok: true, blob: existing };
       }
       const { location } = await this.deps.blobs.commitUpload(session.id, session.staging, tenant, digest, session.size);
       const blob: BlobRecord = { digest, size: session.size, ...(location !== undefined ? { location } : {}) };
