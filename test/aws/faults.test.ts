@@ -13,13 +13,15 @@ import { awsBackends, uniqueName } from "./support/backends.ts";
 // DynamoDB Local and radosgw.
 
 let failing: string | undefined;
+/** With `failing`: only calls whose input this accepts fail (one transaction among the request's several). */
+let failingWhen: ((input: unknown) => boolean) | undefined;
 let storage: AwsStorage;
 let registry: Registry;
 
 function injectFaults(client: { middlewareStack: { add: Function } }): void {
   client.middlewareStack.add(
-    (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: unknown) => {
-      if (failing && context.commandName === failing) {
+    (next: (args: { input?: unknown }) => Promise<unknown>, context: { commandName?: string }) => async (args: { input?: unknown }) => {
+      if (failing && context.commandName === failing && (!failingWhen || failingWhen(args.input))) {
         throw Object.assign(new Error(`injected failure of ${failing}`), { name: "InternalServerError", $fault: "server", $metadata: { httpStatusCode: 500 } });
       }
       return next(args);
@@ -67,9 +69,14 @@ describe("AWS failures seen through the registry", () => {
   it("a failed blob-commit transaction: 503, no blob, no usage; the retry commits", async () => {
     const data = randomBytes(100_000);
     const before = await storage.metadata.tenantUsage("default" as TenantId);
+    // The commit's transaction (it writes the tenant's blob item), not the session's own.
     failing = "TransactWriteItemsCommand";
+    failingWhen = (input) => JSON.stringify(input).includes(`"B#${sha(data)}"`);
     await expectRetryable(await call("POST", `/v2/faults/app/blobs/uploads/?digest=${sha(data)}`, data));
     failing = undefined;
+    failingWhen = undefined;
+    // The one-request upload's session went with it.
+    expect(await storage.metadata.uploadUsage("default" as TenantId)).toMatchObject({ sessions: 0, stagedBytes: 0 });
     expect((await call("HEAD", `/v2/faults/app/blobs/${sha(data)}`)).status).toBe(404);
     expect(await storage.metadata.tenantUsage("default" as TenantId)).toEqual(before);
     expect((await call("POST", `/v2/faults/app/blobs/uploads/?digest=${sha(data)}`, data)).status).toBe(201);

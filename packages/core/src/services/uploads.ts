@@ -275,15 +275,15 @@ export class UploadService {
       this.hashes.drop(session.id);
       throw e;
     }
-    // The hash covers the staged bytes only if every byte hashed was staged; otherwise the next
-    // request rebuilds it from the staged bytes.
-    // Stores keep every byte they received even when the client went away, so the hash usually
-    // survives an interrupted PATCH too.
     if (!result.ok && result.cause instanceof PastRoom) {
       // Nothing past the room is kept: the bytes staged so far go with the session.
       await this.discard({ ...session, staging: result.staging });
       throw this.stagingDenied(session, budget!, { size: result.cause.received, atLeast: true });
     }
+    // The hash covers the staged bytes only if every byte hashed was staged; otherwise the next
+    // request rebuilds it from the staged bytes.
+    // Stores keep every byte they received even when the client went away, so the hash usually
+    // survives an interrupted PATCH too.
     const hashComplete = result.size === session.size + hashedBytes;
     const { hashState: _stale, ...rest } = session;
     const hashState = hashComplete ? hasher.exportState?.() : undefined;
