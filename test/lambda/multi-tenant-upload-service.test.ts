@@ -196,4 +196,26 @@ describeWithTools(["skopeo"], "multi-tenant: skopeo through the Lambda and the u
     const cancelled = await fetch(`${uploadUrl}${first.location.pathname}${withLink}`, { method: "DELETE" });
     expect(cancelled.status).toBe(204);
   });
+
+  test("an upload link dies with its tenant: deleted and created again under the same name, the old link is refused", { timeout: TEST_TIMEOUT }, async () => {
+    const tenant = "initech";
+    await client.createTenant(tenant);
+    const key = await client.createKey(tenant, "push");
+    const { token } = await client.token(key, [`repository:${tenant}/app:pull,push`]);
+    const started = await client.send("POST", `/v2/${tenant}/app/blobs/uploads/`, bearer(token));
+    expect(started.status).toBe(202);
+    const link = new URL(started.headers.get("location")!);
+    expect(link.origin).toBe(uploadUrl);
+
+    expect((await client.admin("DELETE", `/admin/v1/tenants/${tenant}`)).status).toBe(204);
+    await client.createTenant(tenant);
+    const data = new Uint8Array(randomBytes(64));
+    const patched = await fetch(link, { method: "PATCH", headers: { "content-type": "application/octet-stream" }, body: data });
+    expect(patched.status).toBe(401);
+    expect(((await patched.json()) as { errors: { code: string; message: string }[] }).errors[0]!.message).toMatch(/tenant that was deleted/);
+    // Nothing landed in the new tenant.
+    const usage = (await (await client.admin("GET", `/admin/v1/tenants/${tenant}/usage`)).json()) as { repositories: { used: number }; storedBytes: { used: number } };
+    expect(usage.repositories.used).toBe(0);
+    expect(usage.storedBytes.used).toBe(0);
+  });
 });

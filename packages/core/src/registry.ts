@@ -125,6 +125,12 @@ export function createRegistry(deps: RegistryDeps, configInput: RegistryConfigIn
     route("GET", "/v2/<name>/referrers/<digest>", ["pull"], listings.referrers),
   ];
 
+  // Upload links name their tenant's generation, as access tokens do (auth/tenant-generations.ts).
+  const linkGeneration = tokenAuth ? (repository: RepositoryName) => tokenAuth.generations.current(tenantOf(repository)) : undefined;
+  const linkGenerationIsCurrent = tokenAuth
+    ? async (repository: RepositoryName, generation: string | undefined) => generation !== undefined && (await tokenAuth.generations.isCurrent(tenantOf(repository), generation))
+    : undefined;
+
   async function dispatch(request: Request, context: RequestContext): Promise<Response> {
     const url = new URL(request.url);
     const problem = context.rawTarget === undefined ? undefined : rawPathProblem(context.rawTarget);
@@ -143,7 +149,7 @@ export function createRegistry(deps: RegistryDeps, configInput: RegistryConfigIn
       throw new RegistryError("NAME_INVALID", `repository names here are <namespace>/<name>, with your tenant's namespace first: for example "yourtenant/${name}"`, { name });
     }
     // An upload link's token stands in for credentials the client does not send to the upload host.
-    const granted = deps.uploadLinks ? (await deps.uploadLinks.check(url, match.params)) === "granted" : false;
+    const granted = deps.uploadLinks ? (await deps.uploadLinks.check(url, match.params, linkGenerationIsCurrent)) === "granted" : false;
     const decision: AuthDecision = granted ? { allowed: true, subject: "upload-link" } : await authorizer.authorize(request, match.route.access(match.params, url), context);
     // For the entry adapter's log. An upload link names no key; in multi-tenant mode its repository names the tenant.
     if (!granted) context.caller = callerOfSubject(decision.subject ?? "");
@@ -171,7 +177,7 @@ export function createRegistry(deps: RegistryDeps, configInput: RegistryConfigIn
         await request.body?.cancel().catch(() => {});
         response = errorResponse(error, request.method);
       }
-      await deps.uploadLinks?.rewrite(response);
+      await deps.uploadLinks?.rewrite(response, linkGeneration);
       return response;
     },
     expireUploads: (options) => uploadService.expireIdle(options),

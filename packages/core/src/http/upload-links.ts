@@ -1,4 +1,4 @@
-import { jwtVerify, SignJWT } from "jose";
+import { jwtVerify, SignJWT, type JWTPayload } from "jose";
 import { RegistryError } from "../errors.ts";
 import type { RepositoryName } from "../oci/names.ts";
 import type { UploadId } from "../ports.ts";
@@ -22,6 +22,11 @@ export interface UploadLinksOptions {
   ttlSeconds: number;
 }
 
+/** The current generation of the repository's tenant (multi-tenant mode). */
+export type TenantGenerationOf = (repository: RepositoryName) => Promise<string | undefined>;
+/** Whether a link's generation is still its repository's tenant's; a link without one is not. */
+export type GenerationCheck = (repository: RepositoryName, generation: string | undefined) => Promise<boolean>;
+
 export class UploadLinks {
   private readonly base: string;
 
@@ -30,12 +35,17 @@ export class UploadLinks {
     this.base = options.baseUrl.replace(/\/+$/, "");
   }
 
-  /** Makes a relative upload-session Location absolute on the upload host, with a fresh token. */
-  async rewrite(response: Response): Promise<void> {
+  /**
+   * Makes a relative upload-session Location absolute on the upload host, with a fresh token. In
+   * multi-tenant mode the token names the generation of the repository's tenant (`generationOf`),
+   * so a link outlives neither the tenant nor its deletion and re-creation under the same name.
+   */
+  async rewrite(response: Response, generationOf?: TenantGenerationOf): Promise<void> {
     const location = response.headers.get("location");
     const m = location ? UPLOAD_PATH.exec(location) : null;
     if (!m) return;
-    const token = await new SignJWT({ repo: m[1] })
+    const gen = await generationOf?.(m[1] as RepositoryName);
+    const token = await new SignJWT({ repo: m[1], ...(gen !== undefined ? { gen } : {}) })
       .setProtectedHeader({ alg: "HS256" })
       .setSubject(m[2]!)
       .setAudience(AUDIENCE)
@@ -49,18 +59,22 @@ export class UploadLinks {
    * Whether the request carries a token granting this upload session. Absent: "absent" (the
    * authorizer decides). Present but invalid, expired or for another session: 401.
    */
-  async check(url: URL, params: RouteParams): Promise<"granted" | "absent"> {
+  async check(url: URL, params: RouteParams, isCurrent?: GenerationCheck): Promise<"granted" | "absent"> {
     const token = url.searchParams.get("_state");
     if (token === null) return "absent";
     const refuse = () =>
       new RegistryError("UNAUTHORIZED", "the upload link is invalid or has expired; start the upload again with POST", null);
     if (!params.id || token.length > MAX_TOKEN_LENGTH) throw refuse();
+    let payload: JWTPayload;
     try {
-      const { payload } = await jwtVerify(token, this.options.secret, { audience: AUDIENCE, algorithms: ["HS256"] });
-      if (payload.sub !== (params.id as UploadId) || payload.repo !== (params.name as RepositoryName)) throw refuse();
-      return "granted";
+      ({ payload } = await jwtVerify(token, this.options.secret, { audience: AUDIENCE, algorithms: ["HS256"] }));
     } catch {
       throw refuse();
     }
+    if (payload.sub !== (params.id as UploadId) || payload.repo !== (params.name as RepositoryName)) throw refuse();
+    if (isCurrent && !(await isCurrent(params.name as RepositoryName, typeof payload.gen === "string" ? payload.gen : undefined))) {
+      throw new RegistryError("UNAUTHORIZED", "the upload link belongs to a tenant that was deleted since; log in and push again", null);
+    }
+    return "granted";
   }
 }
