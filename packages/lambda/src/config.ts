@@ -26,6 +26,8 @@ export const LAMBDA_ENV = {
   /** The `service` in challenges and tokens, and the public URL of /token (default: from the request). */
   authService: "STRATUS_AUTH_SERVICE",
   tokenRealm: "STRATUS_TOKEN_REALM",
+  /** "silent" (or warn, error) turns off the one JSON line per request; default info. */
+  logLevel: "STRATUS_LOG_LEVEL",
   /** Test and emulator overrides; unset on AWS. */
   s3Endpoint: "STRATUS_S3_ENDPOINT",
   dynamodbEndpoint: "STRATUS_DYNAMODB_ENDPOINT",
@@ -48,6 +50,7 @@ export const lambdaConfigSchema = z.object({
   adminToken: z.string().min(32, "must be at least 32 characters").optional(),
   authService: z.string().min(1).max(255).optional(),
   tokenRealm: z.url().optional(),
+  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   s3Endpoint: z.url().optional(),
   dynamodbEndpoint: z.url().optional(),
 });

@@ -1,8 +1,9 @@
 import middy from "@middy/core";
-import { createRegistry, OpenOnLoopbackAuthorizer, settleTenancyMode, TenancyModeError, TokenKeySet, UploadLinks, type Registry, type TenantStore, type TokenAuthDeps } from "@stratus/core";
+import { createRegistry, OpenOnLoopbackAuthorizer, settleTenancyMode, TenancyModeError, TokenKeySet, UploadLinks, type Registry, type RequestContext, type TenantStore, type TokenAuthDeps } from "@stratus/core";
 import { openAwsStorage } from "@stratus/storage-aws";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { LAMBDA_ENV, readLambdaConfig, type LambdaConfig } from "./config.ts";
+import { requestLogEntry, stdoutSink, type RequestLogSink } from "./request-log.ts";
 import { eventToRequest, REQUEST_ID_HEADER, responseToResult } from "./event-adapter.ts";
 
 // The registry Lambda: one `/v2/{proxy+}` route of an HTTP API (payload 2.0) into core's own router.
@@ -41,7 +42,7 @@ export type RegistryLambdaHandler = middy.MiddyfiedHandler<APIGatewayProxyEventV
  * The handler over the given environment. index.ts exports it over process.env; the API Gateway
  * emulation in test/lambda builds one per emulated deployment (each its own "container").
  */
-export function createRegistryHandler(env: NodeJS.ProcessEnv = process.env): RegistryLambdaHandler {
+export function createRegistryHandler(env: NodeJS.ProcessEnv = process.env, log: RequestLogSink | undefined = stdoutSink(env[LAMBDA_ENV.logLevel])): RegistryLambdaHandler {
   let container: Promise<Container> | undefined;
   const open = (): Promise<Container> => {
     container ??= Promise.resolve()
@@ -54,13 +55,16 @@ export function createRegistryHandler(env: NodeJS.ProcessEnv = process.env): Reg
   };
 
   const handle = async (event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> => {
+    const startedAt = performance.now();
     const { registry, config } = await open();
     const { request, remoteAddress, rawTarget, bodyLength } = eventToRequest(event);
+    const context: RequestContext = { ...(remoteAddress !== undefined ? { remoteAddress } : {}), rawTarget };
     const result =
-      bodyLength > LAMBDA_MAX_RAW_BODY ? tooLarge(request, bodyLength, config) : await responseToResult(await registry.handle(request, { remoteAddress, rawTarget }), request.method);
+      bodyLength > LAMBDA_MAX_RAW_BODY ? tooLarge(request, bodyLength, config) : await responseToResult(await registry.handle(request, context), request.method);
     // As the Node server answers X-Request-Id: here API Gateway's id, the one its access log shows.
     const requestId = request.headers.get(REQUEST_ID_HEADER);
     if (requestId) result.headers = { ...result.headers, [REQUEST_ID_HEADER]: requestId };
+    log?.(requestLogEntry({ event, result, requestId, bytesIn: bodyLength, startedAt, context }));
     return result;
   };
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>(handle);

@@ -1,5 +1,6 @@
 import { LAMBDA_ENV } from "../../../packages/lambda/src/config.ts";
 import { createRegistryHandler } from "../../../packages/lambda/src/registry-handler.ts";
+import type { RequestLogSink } from "../../../packages/lambda/src/request-log.ts";
 import { serverOptionsSchema, startServer, type RunningServer, type ServerOptionsInput } from "@stratus/server";
 import { awsBackends, freshBucketAndTable } from "../../aws/support/backends.ts";
 import { startApiGatewayEmulator, type EmulatorOptions, type RunningEmulator } from "./api-gateway-emulator.ts";
@@ -9,6 +10,8 @@ export interface LambdaDeploymentOptions {
   /** More of the function's environment (the upload service's URL and key). */
   env?: NodeJS.ProcessEnv;
   emulator?: Omit<EmulatorOptions, "handler">;
+  /** Where the function's request log lines go; none by default (tests stay quiet). */
+  log?: RequestLogSink;
 }
 
 export interface LambdaDeployment extends RunningEmulator {
@@ -32,7 +35,7 @@ export async function startLambdaDeployment(options: LambdaDeploymentOptions = {
     ...(options.uploadTtlSeconds !== undefined ? { [LAMBDA_ENV.uploadTtlSeconds]: String(options.uploadTtlSeconds) } : {}),
     ...options.env,
   };
-  const emulator = await startApiGatewayEmulator({ ...options.emulator, handler: createRegistryHandler(env) });
+  const emulator = await startApiGatewayEmulator({ ...options.emulator, handler: createRegistryHandler(env, options.log ?? (() => {})) });
   return { ...emulator, env };
 }
 
