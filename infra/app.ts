@@ -3,13 +3,21 @@ import { fileURLToPath } from "node:url";
 import { App, Validations } from "aws-cdk-lib";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { RegistryStack } from "../stacks/src/index.ts";
-import { stageSettings } from "./stages.ts";
+import { operatorSettings, stageSettings } from "./stages.ts";
 
 const app = new App();
 const stageName = String(app.node.tryGetContext("stage") ?? "dev");
-// -c uploadImage=build: build infra/upload-service/Dockerfile with Docker instead of pulling the stage's image.
-const buildImage = app.node.tryGetContext("uploadImage") === "build";
-const { stage, settings } = stageSettings(stageName, { buildImage, repoRoot: fileURLToPath(new URL("../", import.meta.url)) });
+// -c domainName=... -c certificateArn=... -c uploadImage=codebuild|local (or STRATUS_* variables): docs/deploy.md "Settings".
+const operator = operatorSettings((key) => app.node.tryGetContext(key), process.env);
+let selected: ReturnType<typeof stageSettings>;
+try {
+  selected = stageSettings(stageName, { ...operator, repoRoot: fileURLToPath(new URL("../", import.meta.url)) });
+} catch (error) {
+  // A missing setting is the operator's to fix: one clear message, no stack trace.
+  console.error((error as Error).message);
+  process.exit(1);
+}
+const { stage, settings } = selected;
 
 new RegistryStack(app, `Stratus-${stage.name}`, {
   settings,

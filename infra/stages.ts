@@ -3,8 +3,40 @@ import { z } from "zod";
 import type { RegistryStageSettings } from "../stacks/src/index.ts";
 
 // Deploy settings per stage, validated once when the CDK app starts. Pick one with `-c stage=<name>`.
+// What differs per operator (domain, certificate, how the upload image is built) is not written here:
+// it comes from CDK context or the environment (infra/app.ts, docs/deploy.md), and a stage that
+// needs a setting nobody gave fails synth naming each one. No placeholder reaches a template.
 
 const retentionValues = new Set<number>(Object.values(RetentionDays).filter((v): v is number => typeof v === "number"));
+
+/**
+ * Presigned S3 URLs die with the credentials that signed them, whatever their own lifetime says
+ * (DESIGN.md "Found since"). The registry signs with a Lambda or task role, whose temporary
+ * credentials the SDK replaces minutes before they expire (role sessions last 1 to 12 hours):
+ * promising more than an hour would promise what the credentials cannot keep.
+ */
+export const MAX_PRESIGN_SECONDS = 3600;
+
+/** Where the upload service's image comes from (`-c uploadImage=...`); docs/deploy.md "Upload service image". */
+export const UPLOAD_IMAGE_SOURCES = {
+  /** Built in AWS at deploy time by CodeBuild (@cdklabs/deploy-time-build): needs only AWS credentials. The default. */
+  codebuild: "codebuild",
+  /** Built by the Docker on the operator's machine and pushed to the CDK bootstrap ECR repository. */
+  local: "local",
+  /** The older name of `local`. */
+  build: "local",
+} as const;
+export type UploadImageSource = (typeof UPLOAD_IMAGE_SOURCES)[keyof typeof UPLOAD_IMAGE_SOURCES];
+
+/** How each operator setting is given: CDK context first, then the environment. */
+export const OPERATOR_SETTINGS = {
+  domainName: { context: "domainName", env: "STRATUS_DOMAIN_NAME", example: "registry.example.com" },
+  certificateArn: { context: "certificateArn", env: "STRATUS_CERTIFICATE_ARN", example: "arn:aws:acm:<region>:<account>:certificate/<id>" },
+  uploadImage: { context: "uploadImage", env: "STRATUS_UPLOAD_IMAGE", example: "codebuild" },
+} as const;
+export type OperatorSettings = { -readonly [K in keyof typeof OPERATOR_SETTINGS]?: string };
+
+const CERTIFICATE_ARN = /^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate\/[0-9a-f-]+$/;
 
 export const stageSchema = z
   .object({
@@ -13,13 +45,11 @@ export const stageSchema = z
     account: z.string().regex(/^\d{12}$/).optional(),
     region: z.string().min(1),
     /** registry.example.com. The upload service then lives on upload.registry.example.com. */
-    domainName: z.string().min(3).optional(),
+    domainName: z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/, "must be a DNS name such as registry.example.com").optional(),
     /** ACM certificate in `region` for domainName and upload.<domainName> (a SAN or a wildcard). */
-    certificateArn: z.string().startsWith("arn:aws").optional(),
+    certificateArn: z.string().regex(CERTIFICATE_ARN, "must be an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)").optional(),
     uploadService: z.object({
       enabled: z.boolean(),
-      /** A published image of infra/upload-service/Dockerfile (linux/arm64); `-c uploadImage=build` builds it locally instead. */
-      image: z.string().min(1),
       minTasks: z.number().int().min(1),
       maxTasks: z.number().int().min(1),
       /** Fargate sizes: 256 = 0.25 vCPU. */
@@ -27,13 +57,33 @@ export const stageSchema = z
       memoryMiB: z.number().int().default(1024),
     }),
     logRetentionDays: z.number().int().refine((d) => retentionValues.has(d), "must be a CloudWatch Logs retention (1, 3, 5, 7, 14, 30, 60, 90, 180, 365, ...)"),
-    presignSeconds: z.number().int().min(1).max(7 * 24 * 3600).default(900),
+    presignSeconds: z.number().int().min(1).max(MAX_PRESIGN_SECONDS, `at most ${MAX_PRESIGN_SECONDS}: presigned URLs die with the role credentials that signed them`).default(900),
     uploadTtlSeconds: z.number().int().positive().default(24 * 3600),
+    /**
+     * Days the table can be restored back (DynamoDB point-in-time recovery, 1 to 35) and, as long,
+     * days S3 keeps a deleted or replaced object's bytes (noncurrent versions): a restored table
+     * never points at a blob whose bytes are gone.
+     */
+    recoveryWindowDays: z.number().int().min(1).max(35).default(35),
     /** Keep the bucket, table and logs when the stack is deleted (and protect the table from deletion). */
     retainData: z.boolean(),
   })
-  .refine((s) => !s.domainName === !s.certificateArn, { message: "domainName and certificateArn go together", path: ["certificateArn"] })
-  .refine((s) => s.uploadService.minTasks <= s.uploadService.maxTasks, { message: "minTasks > maxTasks", path: ["uploadService"] });
+  .superRefine((s, ctx) => {
+    if (!s.uploadService.enabled && !s.domainName !== !s.certificateArn) {
+      ctx.addIssue({ code: "custom", path: [s.domainName ? "certificateArn" : "domainName"], message: "domainName and certificateArn go together" });
+    }
+    // DESIGN.md: upload links carry their own tokens, and layers are private: never over plain HTTP.
+    if (s.uploadService.enabled) {
+      for (const key of ["domainName", "certificateArn"] as const) {
+        if (!s[key]) ctx.addIssue({ code: "custom", path: [key], message: "missing: the upload service serves HTTPS only, on upload.<domainName> with this certificate" });
+      }
+    }
+    const region = s.certificateArn ? CERTIFICATE_ARN.exec(s.certificateArn)?.[1] : undefined;
+    if (region && region !== s.region) {
+      ctx.addIssue({ code: "custom", path: ["certificateArn"], message: `the certificate is in ${region}; API Gateway and the load balancer need one in the stage's region ${s.region}` });
+    }
+    if (s.uploadService.minTasks > s.uploadService.maxTasks) ctx.addIssue({ code: "custom", path: ["uploadService"], message: "minTasks > maxTasks" });
+  });
 export type StageInput = z.input<typeof stageSchema>;
 export type Stage = z.infer<typeof stageSchema>;
 
@@ -42,30 +92,57 @@ export const STAGES: Record<string, StageInput> = {
   dev: {
     name: "dev",
     region: "eu-west-1",
-    uploadService: { enabled: false, image: "ghcr.io/stratus-registry/upload-service:latest", minTasks: 1, maxTasks: 2 },
+    uploadService: { enabled: false, minTasks: 1, maxTasks: 2 },
     logRetentionDays: 14,
+    recoveryWindowDays: 7,
     retainData: false,
   },
-  // Production: custom domain, upload service, data retained. Replace the placeholders before deploying.
+  // Production: custom domain (given at deploy: -c domainName=... -c certificateArn=...), upload service, data retained.
   prod: {
     name: "prod",
     region: "eu-west-1",
-    domainName: "registry.example.com",
-    certificateArn: "arn:aws:acm:eu-west-1:111111111111:certificate/00000000-0000-0000-0000-000000000000",
-    uploadService: { enabled: true, image: "ghcr.io/stratus-registry/upload-service:0.1.0", minTasks: 2, maxTasks: 10, cpu: 1024, memoryMiB: 2048 },
+    uploadService: { enabled: true, minTasks: 2, maxTasks: 10, cpu: 1024, memoryMiB: 2048 },
     logRetentionDays: 90,
     retainData: true,
   },
 };
 
-/** The named stage, validated, as the stack takes it. `buildImage`: build the upload service image from infra/upload-service (needs Docker). */
-export function stageSettings(name: string, options: { buildImage?: boolean; repoRoot: string }): { stage: Stage; settings: RegistryStageSettings } {
+/** The operator settings from CDK context (`-c name=value`) or, failing that, the environment. */
+export function operatorSettings(context: (key: string) => unknown, env: NodeJS.ProcessEnv): OperatorSettings {
+  const out: OperatorSettings = {};
+  for (const [key, s] of Object.entries(OPERATOR_SETTINGS) as [keyof OperatorSettings, (typeof OPERATOR_SETTINGS)[keyof OperatorSettings]][]) {
+    const value = context(s.context) ?? env[s.env];
+    if (value !== undefined && value !== "") out[key] = String(value);
+  }
+  return out;
+}
+
+/**
+ * The named stage with the operator's settings, validated, as the stack takes it. Throws one
+ * message naming every missing or invalid setting and how to give it.
+ */
+export function stageSettings(name: string, options: OperatorSettings & { repoRoot: string }): { stage: Stage; settings: RegistryStageSettings } {
   const input = STAGES[name];
   if (!input) throw new Error(`unknown stage "${name}": one of ${Object.keys(STAGES).join(", ")} (-c stage=<name>)`);
-  const parsed = stageSchema.safeParse(input);
-  if (!parsed.success) throw new Error(`stage ${name}: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+  const source = options.uploadImage ?? "codebuild";
+  if (!Object.hasOwn(UPLOAD_IMAGE_SOURCES, source)) {
+    throw new Error(`stage ${name}: uploadImage "${source}" is not one of codebuild (build in AWS, the default), local (build with this machine's Docker)`);
+  }
+  const imageSource = UPLOAD_IMAGE_SOURCES[source as keyof typeof UPLOAD_IMAGE_SOURCES];
+  const parsed = stageSchema.safeParse({
+    ...input,
+    ...(options.domainName ? { domainName: options.domainName } : {}),
+    ...(options.certificateArn ? { certificateArn: options.certificateArn } : {}),
+  });
+  if (!parsed.success) {
+    const how = (key: string) => {
+      const s = OPERATOR_SETTINGS[key as keyof typeof OPERATOR_SETTINGS];
+      return s ? ` (-c ${s.context}=${s.example}, or ${s.env})` : "";
+    };
+    const problems = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}${how(String(i.path[0]))}`);
+    throw new Error(`stage ${name} cannot be synthesized:\n${problems.join("\n")}\n(docs/deploy.md "Settings")`);
+  }
   const stage = parsed.data;
-  const { image, ...service } = stage.uploadService;
   return {
     stage,
     settings: {
@@ -73,12 +150,13 @@ export function stageSettings(name: string, options: { buildImage?: boolean; rep
       ...(stage.domainName ? { domainName: stage.domainName } : {}),
       ...(stage.certificateArn ? { certificateArn: stage.certificateArn } : {}),
       uploadService: {
-        ...service,
-        image: options.buildImage ? { kind: "asset", directory: options.repoRoot, file: "infra/upload-service/Dockerfile" } : { kind: "registry", uri: image },
+        ...stage.uploadService,
+        image: { kind: imageSource, directory: options.repoRoot, file: "infra/upload-service/Dockerfile" },
       },
       logRetention: stage.logRetentionDays as RetentionDays,
       presignSeconds: stage.presignSeconds,
       uploadTtlSeconds: stage.uploadTtlSeconds,
+      recoveryWindowDays: stage.recoveryWindowDays,
       retainData: stage.retainData,
     },
   };

@@ -1,49 +1,29 @@
+import { copyFile, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { build, type Plugin } from "esbuild";
+import { App, Stack } from "aws-cdk-lib";
+import * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
+import { LAMBDA_BUILD } from "../stacks/src/lambda-bundling.ts";
 
-// How a Lambda function is bundled (esbuild): used by scripts/build-lambda.ts (`npm run build`) and by
-// the test that runs the bundle itself behind the API Gateway emulation.
-//
-// Everything is bundled, the AWS SDK included: the SDK version in the nodejs22.x runtime is not pinned
-// and changes under a deployed function; only the modular v3 clients the code imports end up inside.
-// ESM output needs a `require` for the few CommonJS dependencies esbuild inlines (they call
-// require("node:…")): the banner provides one.
+// The registry function's bundle exactly as `cdk deploy` builds it: CDK's own NodejsFunction bundling
+// (the local esbuild) with the stack's options (stacks/src/lambda-bundling.ts), in a throwaway
+// one-function app. Used by scripts/build-lambda.ts (`npm run build`) and by the test that runs the
+// bundle behind the API Gateway emulation, so neither can measure or test something else than what
+// is deployed.
 
-/**
- * zod's `z` re-exports every error-message locale as `z.locales` (about 250 KiB minified, a quarter of
- * the bundle); being a namespace, esbuild cannot drop them. Nothing here uses another language: keep
- * English only (zod configures it by importing locales/en.js directly, which stays).
- */
-const zodEnglishOnly: Plugin = {
-  name: "zod-english-only",
-  setup(b) {
-    b.onResolve({ filter: /\/locales\/index\.js$/ }, (args) =>
-      /[\\/]zod[\\/]/.test(args.importer) ? { path: join(dirname(args.importer), args.path), namespace: "zod-locales" } : undefined,
-    );
-    b.onLoad({ filter: /.*/, namespace: "zod-locales" }, (args) => ({
-      contents: `export { default as en } from ${JSON.stringify(join(dirname(args.path), "en.js"))};`,
-      resolveDir: dirname(args.path),
-    }));
-  },
-};
-
-/** Bundles one function's entry (absolute path) into `outfile` (ESM, with its .map beside it). */
+/** Bundles `entry` as CDK does; writes `outfile` (ESM) and its .map beside it. */
 export async function bundleLambda(entry: string, outfile: string): Promise<void> {
-  await build({
-    entryPoints: [entry],
-    outfile,
-    bundle: true,
-    platform: "node",
-    target: "node22",
-    format: "esm",
-    minify: true,
-    sourcemap: "external",
-    // Prefer the ESM builds of dependencies: esbuild tree-shakes those, not CommonJS.
-    mainFields: ["module", "main"],
-    banner: { js: "import{createRequire as __stratusCreateRequire}from'node:module';const require=__stratusCreateRequire(import.meta.url);" },
-    legalComments: "none",
-    plugins: [zodEnglishOnly],
-    logLevel: "warning",
-  });
+  const outdir = await mkdtemp(join(tmpdir(), "stratus-lambda-asset-"));
+  try {
+    const app = new App({ outdir });
+    // Bundling runs while the function is constructed (asset staging); no synth needed.
+    new nodejs.NodejsFunction(new Stack(app, "Bundle"), "Registry", { ...LAMBDA_BUILD, entry });
+    const assets = (await readdir(outdir)).filter((name) => name.startsWith("asset."));
+    if (assets.length !== 1) throw new Error(`expected one bundled asset in ${outdir}, found ${assets.join(", ") || "none"}`);
+    await mkdir(dirname(outfile), { recursive: true });
+    await copyFile(join(outdir, assets[0]!, "index.mjs"), outfile);
+    await copyFile(join(outdir, assets[0]!, "index.mjs.map"), `${outfile}.map`);
+  } finally {
+    await rm(outdir, { recursive: true, force: true });
+  }
 }
-

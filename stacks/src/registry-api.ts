@@ -1,4 +1,3 @@
-import { fileURLToPath } from "node:url";
 import { CfnOutput, Duration, type RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
 import { AccessLogFormat } from "aws-cdk-lib/aws-apigateway";
 import * as apigw from "aws-cdk-lib/aws-apigatewayv2";
@@ -7,21 +6,32 @@ import * as acm from "aws-cdk-lib/aws-certificatemanager";
 import * as events from "aws-cdk-lib/aws-events";
 import * as targets from "aws-cdk-lib/aws-events-targets";
 import * as iam from "aws-cdk-lib/aws-iam";
-import * as lambda from "aws-cdk-lib/aws-lambda";
 import * as nodejs from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
 import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import { Construct } from "constructs";
 import { LAMBDA_ENV } from "../../packages/lambda/src/config.ts";
-import { acknowledgeObjectWildcard, type RegistryStorage } from "./storage.ts";
+import { LAMBDA_BUILD } from "./lambda-bundling.ts";
+import { acknowledgeObjectWildcard, acknowledgeSweepWildcards, type RegistryStorage } from "./storage.ts";
 
 // The registry on Lambda behind an HTTP API (DESIGN.md "Shape", "AWS facts"), plus the scheduled
 // sweep of idle upload sessions: two functions over one bundle.
 
-const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
-export const LAMBDA_ENTRY = `${repoRoot}packages/lambda/src/index.ts`;
+export { LAMBDA_ENTRY } from "./lambda-bundling.ts";
 /** How often the sweep runs; registry-stack.ts sizes the S3 lifecycle backstop past it. */
 export const SWEEP_INTERVAL_MINUTES = 5;
+/**
+ * API Gateway HTTP APIs give up on an integration after 30 s (answering 503): the function stops
+ * first, so its own log says it timed out (Lambda logs "Task timed out") and no work goes on
+ * unobserved after the client got its error.
+ */
+export const REGISTRY_TIMEOUT_SECONDS = 29;
+/**
+ * 1024 MB: Lambda's CPU share grows with memory; a 4.5 MB body is hashed (SHA-256) and sent to S3 in
+ * one request, and 1024 MB (~0.6 vCPU) keeps that well under API Gateway's 30 s. Requests that only
+ * read DynamoDB finish in milliseconds either way, so the price per request stays low (docs/cost.md).
+ */
+export const REGISTRY_MEMORY_MB = 1024;
 
 export interface RegistryApiProps {
   storage: RegistryStorage;
@@ -67,14 +77,11 @@ export class RegistryApi extends Construct {
 
     this.registryFunction = this.registryLambda("Registry", {
       handler: "handler",
-      // 1024 MB: Lambda's CPU share grows with memory; a 4.5 MB body is hashed (SHA-256) and sent to S3
-      // in one request, and 1024 MB (~0.6 vCPU) keeps that well under API Gateway's 30 s. Requests
-      // that only read DynamoDB finish in milliseconds either way, so the price per request stays low.
-      memorySize: 1024,
-      // API Gateway HTTP API gives up after 30 s: a longer Lambda timeout would only bill work nobody waits for.
-      timeout: Duration.seconds(30),
+      memorySize: REGISTRY_MEMORY_MB,
+      timeout: Duration.seconds(REGISTRY_TIMEOUT_SECONDS),
       description: "Stratus registry: the OCI distribution API",
       environment,
+      access: "registry",
       props,
     });
     this.sweepFunction = this.registryLambda("UploadSweep", {
@@ -84,6 +91,7 @@ export class RegistryApi extends Construct {
       timeout: Duration.minutes(5),
       description: "Stratus registry: expires idle upload sessions and their staged S3 parts",
       environment: storageEnvironment,
+      access: "sweep",
       props,
     });
     // Only the registry function reads secrets: it signs upload links with the key the upload service
@@ -166,7 +174,16 @@ export class RegistryApi extends Construct {
 
   private registryLambda(
     id: string,
-    o: { handler: string; memorySize: number; timeout: Duration; description: string; environment: Record<string, string>; props: RegistryApiProps },
+    o: {
+      handler: string;
+      memorySize: number;
+      timeout: Duration;
+      description: string;
+      environment: Record<string, string>;
+      /** registry: what serving requests needs; sweep: only what expiring upload sessions needs. */
+      access: "registry" | "sweep";
+      props: RegistryApiProps;
+    },
   ): nodejs.NodejsFunction {
     const logGroup = new logs.LogGroup(this, `${id}Logs`, { retention: o.props.logRetention, removalPolicy: o.props.removalPolicy });
     // An explicit role instead of the default one with the managed AWSLambdaBasicExecutionRole
@@ -178,35 +195,25 @@ export class RegistryApi extends Construct {
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({ sid: "OwnLogs", actions: ["logs:CreateLogStream", "logs:PutLogEvents"], resources: [logGroup.logGroupArn] }),
     );
-    o.props.storage.grantRegistryAccess(role);
-    acknowledgeObjectWildcard(role.node.findChild("DefaultPolicy"), o.props.storage);
+    if (o.access === "registry") {
+      o.props.storage.grantRegistryAccess(role);
+      acknowledgeObjectWildcard(role.node.findChild("DefaultPolicy"), o.props.storage);
+    } else {
+      o.props.storage.grantSweepAccess(role);
+      acknowledgeSweepWildcards(role.node.findChild("DefaultPolicy"), o.props.storage);
+    }
 
     const fn = new nodejs.NodejsFunction(this, id, {
-      entry: LAMBDA_ENTRY,
+      // Entry, runtime, architecture and bundling: lambda-bundling.ts, shared with `npm run build`.
+      ...LAMBDA_BUILD,
       handler: o.handler,
-      projectRoot: repoRoot,
-      depsLockFilePath: `${repoRoot}package-lock.json`,
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
       memorySize: o.memorySize,
       timeout: o.timeout,
       description: o.description,
       environment: o.environment,
       role,
       logGroup,
-      // Lambda's CPU share is cheapest on Graviton; tracing is left off until there is something to trace.
-      bundling: {
-        forceDockerBundling: false,
-        format: nodejs.OutputFormat.ESM,
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
-        target: "node22",
-        // Some CommonJS dependencies call require(): give the ESM bundle one.
-        banner: "import { createRequire as __stratusCreateRequire } from 'node:module'; const require = __stratusCreateRequire(import.meta.url);",
-        // The SDK v3 ships in the runtime, but the bundled, pinned one is what the tests ran against.
-        externalModules: [],
-      },
+      // Tracing is left off until there is something to trace.
     });
     Validations.of(fn).acknowledge({
       id: "AwsSolutions-L1",

@@ -26,6 +26,8 @@ export interface RegistryStageSettings {
   logRetention: logs.RetentionDays;
   presignSeconds: number;
   uploadTtlSeconds: number;
+  /** Point-in-time recovery window of the table, and as long S3 keeps deleted blob bytes (noncurrent versions). */
+  recoveryWindowDays: number;
   /** Contents outlive a stack deletion (production). */
   retainData: boolean;
 }
@@ -51,13 +53,19 @@ export class RegistryStack extends Stack {
       removalPolicy,
       // Sessions expire after uploadTtlSeconds and the sweep runs every few minutes: two days past that.
       abortIncompleteUploadsAfterDays: Math.ceil(s.uploadTtlSeconds / 86_400) + 2,
+      recoveryWindowDays: s.recoveryWindowDays,
     });
 
     // Multi-tenant mode, always: without it a deployment would be open to anyone who finds its URL.
     this.auth = new AuthSecrets(this, "Auth", { removalPolicy });
 
     const uploadDomain = domain("upload.");
-    this.uploadService = s.uploadService.enabled
+    // DESIGN.md: upload links carry their own tokens and layers are private: the service is HTTPS only
+    // (infra/stages.ts refuses the stage earlier, naming the settings; this guards other callers).
+    if (s.uploadService.enabled && !uploadDomain) {
+      throw new Error(`stage ${s.name}: the upload service needs domainName and certificateArn (it serves HTTPS only, on upload.<domainName>)`);
+    }
+    this.uploadService = s.uploadService.enabled && uploadDomain
       ? new UploadService(this, "Upload", {
           storage: this.storage,
           image: s.uploadService.image,
@@ -70,7 +78,7 @@ export class RegistryStack extends Stack {
           presignSeconds: s.presignSeconds,
           uploadTtlSeconds: s.uploadTtlSeconds,
           tokenSecrets: this.auth.tokenSecrets,
-          ...(uploadDomain ? { domain: uploadDomain } : {}),
+          domain: uploadDomain,
         })
       : undefined;
 

@@ -13,6 +13,12 @@ export interface RegistryStorageProps {
   removalPolicy: RemovalPolicy;
   /** Days after which S3 aborts a multipart upload nobody completed (> upload TTL + sweep interval). */
   abortIncompleteUploadsAfterDays: number;
+  /**
+   * The table's point-in-time recovery window (1 to 35 days), and how long S3 keeps the bytes of a
+   * deleted or replaced object as a noncurrent version: a table restored to any point of the window
+   * never names a blob whose bytes are gone.
+   */
+  recoveryWindowDays: number;
 }
 
 /** The table's key schema comes from the store's own definition, so the two cannot drift. */
@@ -37,13 +43,22 @@ export class RegistryStorage extends Construct {
       encryption: s3.BucketEncryption.S3_MANAGED,
       enforceSSL: true,
       minimumTLSVersion: 1.2,
-      versioned: false,
+      // A delete (garbage collection, repository deletion, a replaced staging tail) leaves the bytes as a
+      // noncurrent version for the recovery window, then S3 expires them. Pulls read current versions:
+      // presigned GETs are unchanged. Cost: deleted bytes are stored that much longer (docs/cost.md).
+      versioned: true,
       removalPolicy: props.removalPolicy,
       lifecycleRules: [
         {
           id: "abort-incomplete-multipart-uploads",
           // Last resort for uploads whose session sweep never ran (docs/s3-layout.md "Permissions and bucket settings").
           abortIncompleteMultipartUploadAfter: Duration.days(props.abortIncompleteUploadsAfterDays),
+        },
+        {
+          id: "expire-deleted-bytes-after-the-recovery-window",
+          noncurrentVersionExpiration: Duration.days(props.recoveryWindowDays),
+          // The delete markers left once their versions expired.
+          expiredObjectDeleteMarker: true,
         },
       ],
     });
@@ -59,7 +74,7 @@ export class RegistryStorage extends Construct {
       // BILLING_MODE in dynamo-table.ts: on demand.
       billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
       timeToLiveAttribute: TTL_ATTRIBUTE,
-      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true, recoveryPeriodInDays: props.recoveryWindowDays },
       encryption: dynamodb.TableEncryption.AWS_MANAGED,
       deletionProtection: props.removalPolicy === RemovalPolicy.RETAIN,
       removalPolicy: props.removalPolicy,
@@ -127,14 +142,77 @@ export class RegistryStorage extends Construct {
       }),
     );
   }
+
+  /**
+   * What the upload sweep does (core's expireIdle over the AWS stores) and nothing more: find idle
+   * sessions on the index and read them back, delete each with its count in the tenant's usage
+   * (one transaction: DeleteItem + UpdateItem), abort its multipart upload (keyed
+   * <tenant>/blobs/<upload-id>) and delete its staged tails (<tenant>/uploads/<upload-id>/...),
+   * sparing a tail tagged as a committed blob. It never reads or writes a blob, a manifest or a tag.
+   */
+  grantSweepAccess(grantee: iam.IGrantable): void {
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: "AbortStagedMultipartUploads",
+        actions: ["s3:AbortMultipartUpload"],
+        resources: [this.bucket.arnForObjects("*/blobs/*")],
+      }),
+    );
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: "DeleteStagedTails",
+        // GetObjectTagging: a tail tagged stratus-blob=committed is a blob and stays (docs/s3-layout.md).
+        actions: ["s3:DeleteObject", "s3:GetObjectTagging"],
+        resources: [this.bucket.arnForObjects("*/uploads/*")],
+      }),
+    );
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: "ListStaging",
+        // ListObjectsV2 of <tenant>/uploads/<id>/ and ListMultipartUploads of <tenant>/blobs/<id>.
+        actions: ["s3:ListBucket", "s3:ListBucketMultipartUploads"],
+        resources: [this.bucket.bucketArn],
+      }),
+    );
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: "SessionItems",
+        // listIdleUploads reads candidates back (BatchGetItem), deleteUpload reads one (GetItem) and
+        // transacts its Delete with the usage item's Update.
+        actions: ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"],
+        resources: [this.table.tableArn],
+      }),
+    );
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: "IdleUploadsIndex",
+        actions: ["dynamodb:Query"],
+        resources: [`${this.table.tableArn}/index/${IDLE_INDEX.name}`],
+      }),
+    );
+  }
 }
 
 /** The acknowledgement every role holding grantRegistryAccess() needs, with its reason. */
 export function acknowledgeObjectWildcard(policy: Construct, storage: RegistryStorage): void {
-  const bucketArn = Stack.of(storage).resolve(storage.bucket.bucketArn) as { "Fn::GetAtt": [string, string] };
   Validations.of(policy).acknowledge({
-    id: `AwsSolutions-IAM5[Resource::<${bucketArn["Fn::GetAtt"][0]}.Arn>/*]`,
+    id: `AwsSolutions-IAM5[Resource::<${bucketLogicalId(storage)}.Arn>/*]`,
     reason:
       "Object keys are computed per request (<tenant>/blobs/<upload-id>, <tenant>/uploads/..., docs/s3-layout.md): the grant is every object of this one bucket, no other bucket.",
   });
+}
+
+/** The acknowledgements of grantSweepAccess(), with their reason. */
+export function acknowledgeSweepWildcards(policy: Construct, storage: RegistryStorage): void {
+  for (const keys of ["*/blobs/*", "*/uploads/*"]) {
+    Validations.of(policy).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${bucketLogicalId(storage)}.Arn>/${keys}]`,
+      reason:
+        "The sweep removes sessions of every tenant: keys start with the tenant (docs/s3-layout.md), so the grant names the staging part of the key (blobs/ for multipart aborts, uploads/ for tails) under any tenant of this one bucket.",
+    });
+  }
+}
+
+function bucketLogicalId(storage: RegistryStorage): string {
+  return (Stack.of(storage).resolve(storage.bucket.bucketArn) as { "Fn::GetAtt": [string, string] })["Fn::GetAtt"][0];
 }

@@ -1,61 +1,16 @@
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { App, type CfnElement, Validations } from "aws-cdk-lib";
-import { Match, Template } from "aws-cdk-lib/assertions";
-import { AwsSolutionsChecks } from "cdk-nag";
+import { Match } from "aws-cdk-lib/assertions";
 import { beforeAll, describe, expect, it } from "vitest";
 import { stageSchema, stageSettings, STAGES } from "../../infra/stages.ts";
 import { LAMBDA_ENV, readLambdaConfig } from "../../packages/lambda/src/config.ts";
 import { IDLE_INDEX, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE, tableDefinition } from "../../packages/storage-aws/src/dynamo-table.ts";
-import { RegistryStack } from "../src/index.ts";
+import { expectValidAgainstSpec } from "./support/cfn-spec.ts";
+import { ofType, PROD_SETTINGS, registryFunctions, repoRoot, type Synth, synth } from "./support/synth.ts";
 
-// Synthesizes each stage once (bundling the Lambda with esbuild, ~1 s) with cdk-nag on, as infra/app.ts does.
+// Synthesizes each stage once (support/synth.ts) with cdk-nag on, as infra/app.ts does; prod with
+// the settings an operator gives it. Deploy modes, HTTPS, draining and IAM scopes: deploy-modes.test.ts.
 
-const repoRoot = new URL("../../", import.meta.url).pathname;
-
-interface Synth {
-  template: Template;
-  json: { Resources: Record<string, { Type: string; Properties: Record<string, unknown> }> };
-  report: { pluginReports: { violations: unknown[] }[] };
-  acknowledged: { id: string; reason: string }[];
-  /** Logical IDs of the secrets: multi-tenant mode's two, and the upload link key when the stage has the upload service. */
-  secrets: { tokenSecrets: string; adminToken: string; uploadToken?: string };
-}
-
-function synth(stage: string): Synth {
-  const outdir = mkdtempSync(join(tmpdir(), `stratus-cdk-${stage}-`));
-  const app = new App({ outdir });
-  const stack = new RegistryStack(app, `Stratus-${stage}`, {
-    settings: stageSettings(stage, { repoRoot }).settings,
-    env: { account: "111111111111", region: "eu-west-1" },
-  });
-  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-  const acknowledged: { id: string; reason: string }[] = [];
-  for (const node of stack.node.findAll()) {
-    for (const m of node.node.metadata.filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)) {
-      for (const [key, reason] of Object.entries(m.data as Record<string, string>)) {
-        // aws-cdk-lib acknowledges some of its own CloudFormation-Validate rules: not ours to check.
-        if (!key.startsWith("CloudFormation-Validate::")) acknowledged.push({ id: key.replace(/^Annotation::/, ""), reason });
-      }
-    }
-  }
-  const logicalId = (c: { node: { defaultChild?: unknown } }) => stack.getLogicalId(c.node.defaultChild as CfnElement);
-  const secrets = {
-    tokenSecrets: logicalId(stack.auth.tokenSecrets),
-    adminToken: logicalId(stack.auth.adminToken),
-    ...(stack.uploadService ? { uploadToken: logicalId(stack.uploadService.tokenSecret) } : {}),
-  };
-  // Throws ValidationFailed when cdk-nag reports a finding nobody acknowledged.
-  const assembly = app.synth();
-  const json = assembly.getStackByName(stack.stackName).template as Synth["json"];
-  const report = JSON.parse(readFileSync(join(outdir, "validation-report.json"), "utf8")) as Synth["report"];
-  return { template: Template.fromJSON(json), json, report, acknowledged, secrets };
-}
-
-const ofType = (s: Synth, type: string) => Object.entries(s.json.Resources).filter(([, r]) => r.Type === type);
 const functionId = (s: Synth, handler: "index.handler" | "index.sweep"): string =>
-  ofType(s, "AWS::Lambda::Function").find(([, r]) => r.Properties.Handler === handler)![0];
+  registryFunctions(s).find(([, r]) => r.Properties.Handler === handler)![0];
 
 /** The secrets (logical IDs) a Lambda function's role may read, from the policies attached to it. */
 function secretsReadBy(s: Synth, fn: string): string[] {
@@ -94,7 +49,7 @@ let dev: Synth;
 let prod: Synth;
 beforeAll(() => {
   dev = synth("dev");
-  prod = synth("prod");
+  prod = synth("prod", PROD_SETTINGS);
 }, 120_000);
 
 describe("bucket", () => {
@@ -102,7 +57,7 @@ describe("bucket", () => {
     dev.template.hasResourceProperties("AWS::S3::Bucket", {
       PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
       BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: "AES256" } }] },
-      LifecycleConfiguration: { Rules: [Match.objectLike({ Status: "Enabled", AbortIncompleteMultipartUpload: { DaysAfterInitiation: 3 } })] },
+      LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Status: "Enabled", AbortIncompleteMultipartUpload: { DaysAfterInitiation: 3 } })]) },
     });
     dev.template.hasResourceProperties("AWS::S3::BucketPolicy", {
       PolicyDocument: {
@@ -154,14 +109,14 @@ describe("table", () => {
 });
 
 describe("functions", () => {
-  it("run nodejs22.x on arm64: the registry (30 s, API Gateway's limit) and the sweep", () => {
-    const fns = ofType(dev, "AWS::Lambda::Function").map(([, r]) => r.Properties);
+  it("run nodejs22.x on arm64: the registry (29 s, under API Gateway's 30 s) and the sweep", () => {
+    const fns = registryFunctions(dev).map(([, r]) => r.Properties);
     expect(fns.map((f) => f.Handler).sort()).toEqual(["index.handler", "index.sweep"]);
     for (const f of fns) {
       expect(f.Runtime).toBe("nodejs22.x");
       expect(f.Architectures).toEqual(["arm64"]);
     }
-    dev.template.hasResourceProperties("AWS::Lambda::Function", { Handler: "index.handler", Timeout: 30, MemorySize: 1024 });
+    dev.template.hasResourceProperties("AWS::Lambda::Function", { Handler: "index.handler", Timeout: 29, MemorySize: 1024 });
   });
 
   it("set exactly the variables the Lambda reads, and readLambdaConfig accepts them", () => {
@@ -177,7 +132,7 @@ describe("functions", () => {
         [logicalIdOf(s, "AWS::DynamoDB::Table")]: "stratus-metadata-sample",
         ...Object.fromEntries(Object.entries(s.secrets).map(([name, id]) => [id, arn(name)])),
       };
-      for (const [, fn] of ofType(s, "AWS::Lambda::Function")) {
+      for (const [, fn] of registryFunctions(s)) {
         const handler = fn.Properties.Handler as keyof typeof expected;
         const vars = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
         expect(Object.keys(vars).sort()).toEqual([...expected[handler]].sort());
@@ -200,7 +155,7 @@ describe("functions", () => {
       const groups = ofType(s, "AWS::Logs::LogGroup");
       expect(groups.length).toBeGreaterThanOrEqual(3);
       for (const [, g] of groups) expect(g.Properties.RetentionInDays).toBe(days);
-      for (const [, fn] of ofType(s, "AWS::Lambda::Function")) {
+      for (const [, fn] of registryFunctions(s)) {
         const target = (fn.Properties.LoggingConfig as { LogGroup: { Ref: string } }).LogGroup.Ref;
         expect(s.json.Resources[target]?.Type).toBe("AWS::Logs::LogGroup");
       }
@@ -208,7 +163,7 @@ describe("functions", () => {
   });
 
   it("run the sweep every 5 minutes, with S3 aborting unfinished multipart uploads as a backstop", () => {
-    const sweep = ofType(dev, "AWS::Lambda::Function").find(([, r]) => r.Properties.Handler === "index.sweep")![0];
+    const sweep = registryFunctions(dev).find(([, r]) => r.Properties.Handler === "index.sweep")![0];
     dev.template.hasResourceProperties("AWS::Lambda::Function", { Handler: "index.sweep", Timeout: 300 });
     dev.template.hasResourceProperties("AWS::S3::Bucket", {
       LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 3 }, Status: "Enabled" })]) },
@@ -268,14 +223,14 @@ describe("grants", () => {
       const statements = (policy.Properties.PolicyDocument as { Statement: { Resource: unknown; Action: string | string[] }[] }).Statement;
       for (const st of statements) {
         const resources = ([] as unknown[]).concat(st.Resource);
-        // No "*": the ECR/registry pulls that would need one do not occur with a public image.
-        expect(resources).not.toContain("*");
+        // "*" only for ecr:GetAuthorizationToken (image pulls and the image build), which takes no resource.
+        if (resources.includes("*")) expect(st.Action).toBe("ecr:GetAuthorizationToken");
       }
     }
     const roles = ofType(prod, "AWS::IAM::Policy").map(([, p]) => JSON.stringify(p.Properties));
     const registryPolicies = roles.filter((p) => p.includes("s3:PutObjectTagging"));
-    // The registry Lambda, the sweep and the upload service's task role.
-    expect(registryPolicies).toHaveLength(3);
+    // The registry Lambda and the upload service's task role (the sweep has its own, narrower grant).
+    expect(registryPolicies).toHaveLength(2);
     for (const p of registryPolicies) {
       expect(p).toContain(`{"Fn::Join":["",[{"Fn::GetAtt":["${bucket}","Arn"]},"/*"]]}`);
       expect(p).toContain(`{"Fn::Join":["",[{"Fn::GetAtt":["${table}","Arn"]},"/index/${IDLE_INDEX.name}"]]}`);
@@ -284,14 +239,17 @@ describe("grants", () => {
       }
       expect(p).not.toMatch(/"s3:\*"|"dynamodb:\*"|s3:PutObjectAcl|dynamodb:Scan/);
     }
-    // No AWS managed policies (AWSLambdaBasicExecutionRole would allow every log group).
-    for (const [, role] of ofType(prod, "AWS::IAM::Role")) expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+    // No AWS managed policies (AWSLambdaBasicExecutionRole would allow every log group), except on the
+    // roles of the deploy-time image build (stacks/src/image-build.ts says why).
+    for (const [id, role] of ofType(prod, "AWS::IAM::Role")) {
+      if (!/^(DeployTimeBuild|ContainerImageBuild)/.test(id)) expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+    }
   });
 });
 
 describe("HTTP API", () => {
   it("routes everything to the registry function, logs access, maps the custom domain in prod", () => {
-    const registry = ofType(prod, "AWS::Lambda::Function").find(([, r]) => r.Properties.Handler === "index.handler")![0];
+    const registry = registryFunctions(prod).find(([, r]) => r.Properties.Handler === "index.handler")![0];
     prod.template.resourceCountIs("AWS::ApiGatewayV2::Route", 2);
     prod.template.hasResourceProperties("AWS::ApiGatewayV2::Route", { RouteKey: "ANY /{proxy+}" });
     prod.template.hasResourceProperties("AWS::ApiGatewayV2::Integration", { IntegrationUri: { "Fn::GetAtt": [registry, "Arn"] }, PayloadFormatVersion: "2.0" });
@@ -315,7 +273,6 @@ describe("upload service", () => {
       RuntimePlatform: { CpuArchitecture: "ARM64", OperatingSystemFamily: "LINUX" },
       ContainerDefinitions: [
         Match.objectLike({
-          Image: "ghcr.io/stratus-registry/upload-service:0.1.0",
           PortMappings: [Match.objectLike({ ContainerPort: 5000 })],
           Environment: Match.arrayWith([
             { Name: "STRATUS_STORAGE", Value: "aws" },
@@ -335,7 +292,7 @@ describe("upload service", () => {
       ],
     });
     prod.template.hasResourceProperties("AWS::ElasticLoadBalancingV2::TargetGroup", { HealthCheckPath: "/v2/", Matcher: { HttpCode: "200,401" } });
-    prod.template.hasResourceProperties("AWS::ElasticLoadBalancingV2::Listener", { Protocol: "HTTPS", Certificates: [{ CertificateArn: STAGES.prod!.certificateArn }] });
+    prod.template.hasResourceProperties("AWS::ElasticLoadBalancingV2::Listener", { Protocol: "HTTPS", Certificates: [{ CertificateArn: PROD_SETTINGS.certificateArn }] });
   });
 
   it("scales on CPU between the stage's task counts", () => {
@@ -344,6 +301,13 @@ describe("upload service", () => {
       PolicyType: "TargetTrackingScaling",
       TargetTrackingScalingPolicyConfiguration: Match.objectLike({ PredefinedMetricSpecification: { PredefinedMetricType: "ECSServiceAverageCPUUtilization" }, TargetValue: 60 }),
     });
+  });
+});
+
+describe("CloudFormation resource specification (offline, support/cfn-spec.ts)", () => {
+  it("knows every resource type and property of each stage's template; required ones are there, literal values fit", () => {
+    expectValidAgainstSpec(dev.json);
+    expectValidAgainstSpec(prod.json);
   });
 });
 
@@ -357,7 +321,8 @@ describe("cdk-nag (AwsSolutions)", () => {
       expect(s.acknowledged.length).toBeGreaterThan(0);
       if (s === prod) {
         expect(new Set(s.acknowledged.map((a) => a.id.replace(/\[.*/, "")))).toEqual(
-          new Set(["AwsSolutions-S1", "AwsSolutions-IAM5", "AwsSolutions-L1", "AwsSolutions-APIG4", "AwsSolutions-SMG4", "AwsSolutions-ECS2", "AwsSolutions-ELB2", "AwsSolutions-EC23"]),
+          // IAM4 and CB4: the image build in AWS (@cdklabs/deploy-time-build, stacks/src/image-build.ts).
+          new Set(["AwsSolutions-S1", "AwsSolutions-IAM4", "AwsSolutions-IAM5", "AwsSolutions-L1", "AwsSolutions-APIG4", "AwsSolutions-SMG4", "AwsSolutions-ECS2", "AwsSolutions-ELB2", "AwsSolutions-EC23", "AwsSolutions-CB4"]),
         );
       }
       for (const a of s.acknowledged) {
@@ -369,9 +334,9 @@ describe("cdk-nag (AwsSolutions)", () => {
 });
 
 describe("stage settings", () => {
-  it("validates every stage and refuses a domain without a certificate", () => {
-    for (const input of Object.values(STAGES)) expect(stageSchema.safeParse(input).success).toBe(true);
-    expect(stageSchema.safeParse({ ...STAGES.prod, certificateArn: undefined }).success).toBe(false);
+  it("validates every stage with the operator's settings and refuses a domain without a certificate", () => {
+    for (const input of Object.values(STAGES)) expect(stageSchema.safeParse({ ...input, ...PROD_SETTINGS }).success).toBe(true);
+    expect(stageSchema.safeParse({ ...STAGES.dev, domainName: PROD_SETTINGS.domainName }).success).toBe(false);
     expect(() => stageSettings("nope", { repoRoot })).toThrow(/unknown stage "nope"/);
   });
 });

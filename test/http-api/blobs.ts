@@ -1,4 +1,5 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect } from "vitest";
+import { it } from "./known-failures.ts";
 import {
   EMPTY_DIGEST,
   expectApiVersion,
@@ -99,6 +100,20 @@ export function blobTests(client: RegistryClient): void {
       for (const digest of ["sha256:xyz", `md5:${"a".repeat(32)}`, `sha256:${"A".repeat(64)}`, `sha256:${"a".repeat(63)}`]) {
         await expectOciError(await client.fetch(`/v2/${name}/blobs/${digest}`), 400, "DIGEST_INVALID");
       }
+    });
+
+    it("a digest whose colon is percent-encoded (sha256%3A…) names the same blob and manifest, as Go registries read it", async () => {
+      const name = uniqueName("blobs");
+      const { bytes, digest } = randomBlob(200);
+      await client.pushBlob(name, bytes);
+      const encoded = digest.replace(":", "%3A");
+      const get = await client.fetch(`/v2/${name}/blobs/${encoded}`, { redirect: "follow" });
+      expect(get.status).toBe(200);
+      expectBytes(await get.arrayBuffer(), bytes);
+      const pushed = await client.pushImage(name, "v1");
+      const manifest = await client.fetch(`/v2/${name}/manifests/${pushed.digest.replace(":", "%3a")}`, { method: "HEAD" });
+      expect(manifest.status).toBe(200);
+      expect(manifest.headers.get("docker-content-digest")).toBe(pushed.digest);
     });
 
     it("DELETE answers 202, then the blob is unknown", async () => {

@@ -1,4 +1,5 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect } from "vitest";
+import { it } from "./known-failures.ts";
 import { expectApiVersion, expectHeadError, expectOciError, rawRequest, uniqueName, type RegistryClient } from "./client.ts";
 
 // end-1 (the base endpoint), routing (unknown paths, wrong methods) and repository name validation:

@@ -1,4 +1,5 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect } from "vitest";
+import { it } from "./known-failures.ts";
 import {
   DOCKER_CONFIG,
   DOCKER_LAYER,

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { describe, expect, it } from "vitest";
+import { describe, expect } from "vitest";
+import { it } from "./known-failures.ts";
 import {
   describeFailure,
   digestOf,

@@ -8,7 +8,8 @@ import { bundleLambda } from "../../scripts/lambda-bundle.ts";
 import { startApiGatewayEmulator, type LambdaHandler, type RunningEmulator } from "./support/api-gateway-emulator.ts";
 import { startLambdaDeployment, type LambdaDeployment } from "./support/lambda-deployment.ts";
 
-// What is deployed is the esbuild bundle, not the sources: bundle it as `npm run build` does, import
+// What is deployed is the esbuild bundle, not the sources: bundle it as `cdk deploy` and `npm run build`
+// do (CDK's NodejsFunction bundling with stacks/src/lambda-bundling.ts), import
 // its `handler` with the function's environment in process.env (as the Lambda runtime does), and push
 // and pull a blob through it behind the emulation.
 

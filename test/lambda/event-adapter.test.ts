@@ -112,3 +112,28 @@ describe("responseToResult", () => {
     expect(result).toMatchObject({ statusCode: 202, body: "", isBase64Encoded: false, headers: { location: "/v2/a/blobs/uploads/x", range: "0-0" } });
   });
 });
+
+// HTTP APIs hand rawPath over percent-decoded (docs/lambda.md "Unsettled gateway behaviours").
+describe("eventToRequest on a percent-decoded rawPath", () => {
+  it("keeps a decoded ? or # in the path instead of starting a query or a fragment", () => {
+    const { request, rawTarget } = eventToRequest(event({ rawPath: "/v2/a?b=1/tags/list#x", rawQueryString: "n=2" }));
+    const url = new URL(request.url);
+    expect(url.pathname).toBe("/v2/a%3Fb=1/tags/list%23x");
+    expect(url.search).toBe("?n=2");
+    expect(url.hash).toBe("");
+    expect(rawTarget).toBe("/v2/a%3Fb=1/tags/list%23x?n=2");
+  });
+
+  it("escapes spaces, backslashes, non-ASCII and controls; passes an encoded path unchanged", () => {
+    expect(eventToRequest(event({ rawPath: "/v2/a b\\c/é\u0001" })).rawTarget).toBe("/v2/a%20b%5Cc/%C3%A9%01");
+    expect(eventToRequest(event({ rawPath: "/v2/a%2Fb/manifests/sha256:abc" })).rawTarget).toBe("/v2/a%2Fb/manifests/sha256:abc");
+  });
+
+  it("leaves what core refuses refusable: a decoded %2e%2e is a dot segment, a decoded ? an escape of a separator", async () => {
+    const { rawPathProblem } = await import("../../packages/core/src/http/raw-path.ts");
+    expect(rawPathProblem(eventToRequest(event({ rawPath: "/v2/a/../b/tags/list" })).rawTarget)).toMatch(/"\.\."/);
+    expect(rawPathProblem(eventToRequest(event({ rawPath: "/v2/a?x/tags/list" })).rawTarget)).toMatch(/%3F/);
+    expect(rawPathProblem(eventToRequest(event({ rawPath: "/v2/a\\b/tags/list" })).rawTarget)).toMatch(/%5C/);
+    expect(rawPathProblem(eventToRequest(event({ rawPath: "/v2/a/b/tags/list" })).rawTarget)).toBeUndefined();
+  });
+});

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { describe, expect, it } from "vitest";
+import { describe, expect } from "vitest";
+import { it } from "../http-api/known-failures.ts";
 import { describeFailure, expectOciError, rawRequest } from "../http-api/client.ts";
 import { basic, bearer, jwtPayload, sha256, uniqueTenant } from "./deployment.ts";
 import { type SuiteContext } from "./suite-support.ts";
@@ -37,16 +38,30 @@ export function nameAndPlanTests(t: SuiteContext): void {
       }
     });
 
-    it("percent-encoded slashes, upper case and overlong names are NAME_INVALID", async () => {
+    const encodedSlashes = () => [`${t.world.a}%2F..%2F${t.world.b}%2Fprivate`, `${t.world.a}%2f..%2f${t.world.b}%2fprivate`, `${t.world.b}%2Fprivate`];
+
+    it("percent-encoded slashes are NAME_INVALID", async () => {
       const auth = basic(t.world.aDelete);
-      for (const name of [
-        `${t.world.a}%2F..%2F${t.world.b}%2Fprivate`,
-        `${t.world.a}%2f..%2f${t.world.b}%2fprivate`,
-        `${t.world.b}%2Fprivate`,
-        `${t.world.a.toUpperCase()}/app`,
-        `${t.world.b.toUpperCase()}/private`,
-        `${t.world.a}/${"x".repeat(260)}`,
-      ]) {
+      for (const name of encodedSlashes()) {
+        const res = await rawRequest(t.client.url, "GET", `/v2/${name}/manifests/v1`, { authorization: auth });
+        expect(res.status, `${name}: ${res.body}`).toBe(400);
+        expect(JSON.parse(res.body).errors[0].code, name).toBe("NAME_INVALID");
+      }
+    });
+
+    // Holds behind a front that decodes the path first (API Gateway HTTP APIs: "%2F" arrives as "/"):
+    // the name the registry routes is the name it authorizes.
+    it("percent-encoded slashes never reach another tenant's repository", async () => {
+      const auth = basic(t.world.aDelete);
+      for (const name of encodedSlashes()) {
+        const res = await rawRequest(t.client.url, "GET", `/v2/${name}/manifests/v1`, { authorization: auth });
+        expect([400, 401, 403], `${name}: ${res.body}`).toContain(res.status);
+      }
+    });
+
+    it("upper case and overlong names are NAME_INVALID", async () => {
+      const auth = basic(t.world.aDelete);
+      for (const name of [`${t.world.a.toUpperCase()}/app`, `${t.world.b.toUpperCase()}/private`, `${t.world.a}/${"x".repeat(260)}`]) {
         const res = await rawRequest(t.client.url, "GET", `/v2/${name}/manifests/v1`, { authorization: auth });
         expect(res.status, `${name}: ${res.body}`).toBe(400);
         expect(JSON.parse(res.body).errors[0].code, name).toBe("NAME_INVALID");

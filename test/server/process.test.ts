@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
+import { parseServerOptions } from "@stratus/server";
 import { freePort } from "../support/free-ports.ts";
 
 // The server as users run it: `npm start`, its request log on stdout, and graceful shutdown on SIGTERM.
@@ -141,5 +142,14 @@ describe("a data directory remembers the tenancy mode it was created in", () => 
     const accepted = await start(serve, ["--accept-mode-change"], first.dataDir);
     expect(accepted.output()).toMatch(/now serves in another tenancy mode/);
     expect((await fetch(`${accepted.url}/v2/`)).status).toBe(200);
+  });
+});
+
+describe("shutdown grace", () => {
+  // The upload service's task sets it under Fargate's 120 s stop timeout (stacks/src/upload-service.ts).
+  it("is set by --shutdown-grace or STRATUS_SHUTDOWN_GRACE_SECONDS, 10 s by default", () => {
+    expect(parseServerOptions([], {})).toMatchObject({ shutdownGraceSeconds: 10 });
+    expect(parseServerOptions(["--shutdown-grace", "30"], {})).toMatchObject({ shutdownGraceSeconds: 30 });
+    expect(parseServerOptions([], { STRATUS_SHUTDOWN_GRACE_SECONDS: "110" })).toMatchObject({ shutdownGraceSeconds: 110 });
   });
 });

@@ -1,4 +1,5 @@
 import { COMMON_HELP, groupHelp, runCommand, type Command, type CommandGroup } from "./command.ts";
+import { doctorCommand } from "./commands/doctor.ts";
 import { keyCommands } from "./commands/key.ts";
 import { loginCommand } from "./commands/login.ts";
 import { planCommands } from "./commands/plan.ts";
@@ -20,6 +21,7 @@ const SINGLE: Record<string, Command> = {
   usage: usageCommand,
   manifests: manifestsCommand,
   login: loginCommand,
+  doctor: doctorCommand,
 };
 
 export const USAGE = `Usage: stratus <command> [options]
@@ -34,6 +36,7 @@ Commands:
   repo list|delete|visibility              a tenant's repositories; delete one (--yes), make one public or private
   manifests <repository>                   a repository's manifests, tags, sizes and dates
   login <registry> --tenant T --key-stdin  save a key in the docker config
+  doctor <registry-url>                    check a live deployment as clients use it, one verdict per check
 
 \`stratus <command> --help\` for a command's options.
 

@@ -18,6 +18,12 @@ export const registryConfigSchema = z.object({
    * (Lambda). Off: the state stays in process memory, ~10x faster to compute (local server).
    */
   resumableHashing: z.boolean().default(false),
+  /**
+   * Blob HEAD answers 307 to the store's HEAD URL (a presigned S3 HeadObject, which carries the true
+   * Content-Length) instead of 200 with the size, for fronts that drop a HEAD answer's Content-Length
+   * (docs/lambda.md "Unsettled gateway behaviours"). Stores without headUrl answer 200 as usual.
+   */
+  blobHeadRedirect: z.boolean().default(false),
   /** Largest page of tags or repositories one request returns (n above it is capped, with a Link). */
   maxPageSize: z.number().int().positive().default(1000),
   /** Token auth (multi-tenant mode): what tokens say and how long they last. */

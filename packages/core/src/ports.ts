@@ -61,6 +61,12 @@ export interface BlobStore {
 
   /** Bytes of a committed blob; undefined if they are gone. */
   open(tenant: TenantId, blob: BlobRecord, range?: ByteRange): Promise<BlobContent | undefined>;
+  /**
+   * Optional: a URL that answers HEAD for a committed blob with its true Content-Length (a presigned
+   * S3 HeadObject), for fronts that drop a HEAD answer's Content-Length (config blobHeadRedirect);
+   * undefined if the bytes are gone.
+   */
+  headUrl?(tenant: TenantId, blob: BlobRecord): Promise<string | undefined>;
   /** Removes a committed blob's bytes; idempotent. */
   delete(tenant: TenantId, blob: BlobRecord): Promise<void>;
 }

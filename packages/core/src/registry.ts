@@ -4,7 +4,7 @@ import { blobHandlers } from "./http/blob-handlers.ts";
 import { listingHandlers } from "./http/listing-handlers.ts";
 import { manifestHandlers } from "./http/manifest-handlers.ts";
 import { errorResponse, jsonResponse, toRegistryError } from "./http/responses.ts";
-import { rawPathProblem } from "./http/raw-path.ts";
+import { decodePathEscapes, rawPathProblem } from "./http/raw-path.ts";
 import { matchRoute, noRoute, route, type Route } from "./http/router.ts";
 import { mountSource, uploadHandlers } from "./http/upload-handlers.ts";
 import type { UploadLinks } from "./http/upload-links.ts";
@@ -98,7 +98,7 @@ export function createRegistry(deps: RegistryDeps, configInput: RegistryConfigIn
   const manifestService = new ManifestService({ metadata, clock, tenantOf, limitsOf });
   const repositoryService = new RepositoryService({ blobs: blobStore, metadata, tenantOf, blobLock, ...(multiTenant ? { tenants: multiTenant.tenants } : {}) });
 
-  const blobs = blobHandlers(blobService);
+  const blobs = blobHandlers(blobService, config);
   const uploads = uploadHandlers(uploadService, authorizer, config, (r) => contexts.get(r) ?? {});
   const manifests = manifestHandlers(manifestService, config);
   const listings = listingHandlers(metadata, catalogService, config);
@@ -141,7 +141,7 @@ export function createRegistry(deps: RegistryDeps, configInput: RegistryConfigIn
     if (tokenAuth && url.pathname === "/token") return tokenAuth.tokenEndpoint.handle(request, context);
     if (admin && url.pathname.startsWith("/admin/")) return admin.handle(request);
     // "/v2" and "/v2/" are the same endpoint for clients.
-    const path = url.pathname === "/v2" ? "/v2/" : url.pathname;
+    const path = decodePathEscapes(url.pathname === "/v2" ? "/v2/" : url.pathname);
     const match = matchRoute(routes, request.method, path);
     if (match.kind !== "found") throw noRoute(match, request.method, path);
     if (config.tenancy === "namespace" && match.params.name !== undefined && !match.params.name.includes("/")) {

@@ -3,7 +3,7 @@ import { RegistryError } from "../src/errors.ts";
 import { digestOf, parseDigest, tryParseDigest } from "../src/oci/digest.ts";
 import { parseRepositoryName, parseTag, namespaceOf } from "../src/oci/names.ts";
 import { parseReference } from "../src/services/manifests.ts";
-import { rawPathProblem } from "../src/http/raw-path.ts";
+import { decodePathEscapes, rawPathProblem } from "../src/http/raw-path.ts";
 
 const hex64 = "a".repeat(64);
 
@@ -98,6 +98,10 @@ describe("raw paths", () => {
       expect(rawPathProblem(p)).toBeUndefined();
     },
   );
+  it("decodes only the escapes that cannot become a separator or a dot segment", () => {
+    expect(decodePathEscapes("/v2/a/blobs/sha256%3Aabc")).toBe("/v2/a/blobs/sha256:abc");
+    expect(decodePathEscapes("/v2/a%2Fb/%2e%2E/%5C/%25/%zz")).toBe("/v2/a%2Fb/%2e%2E/%5C/%25/%zz");
+  });
   it("names the backslash", () => {
     expect(rawPathProblem("/v2/alice/..\\bob/private/tags/list")).toMatch(/backslash/);
   });

@@ -26,6 +26,11 @@ export const LAMBDA_ENV = {
   /** The `service` in challenges and tokens, and the public URL of /token (default: from the request). */
   authService: "STRATUS_AUTH_SERVICE",
   tokenRealm: "STRATUS_TOKEN_REALM",
+  /**
+   * "true": a blob HEAD answers 307 to a presigned S3 HEAD URL, for a gateway that drops a HEAD answer's
+   * Content-Length (docs/lambda.md "Unsettled gateway behaviours"; `stratus doctor` tells).
+   */
+  headRedirect: "STRATUS_HEAD_REDIRECT",
   /** "silent" (or warn, error) turns off the one JSON line per request; default info. */
   logLevel: "STRATUS_LOG_LEVEL",
   /** Test and emulator overrides; unset on AWS. */
@@ -44,6 +49,7 @@ export const lambdaConfigSchema = z.object({
   uploadTokenSecret: z.string().min(32, "must be at least 32 characters").optional(),
   multiTenant: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
   acceptModeChange: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
+  headRedirect: z.enum(["true", "false"]).default("false").transform((v) => v === "true"),
   tokenSecretsArn: z.string().startsWith("arn:").optional(),
   tokenSecrets: z.string().min(32).optional(),
   adminTokenArn: z.string().startsWith("arn:").optional(),

@@ -5,6 +5,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "
 // packages/server/src/node-adapter.ts: status, headers and bodies must come out the same.
 //
 // Payload 2.0 facts this relies on (AWS "Working with AWS Lambda proxy integrations for HTTP APIs"):
+// - rawPath arrives percent-DECODED (rawQueryString does not): escapeDecodedPath below;
 // - headers arrive lower-cased, repeated headers joined with ","; cookies are taken out of the
 //   headers into `cookies`;
 // - the body is base64 (isBase64Encoded: true) unless the content type is text/*, application/json,
@@ -17,7 +18,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "
 export interface AdaptedRequest {
   request: Request;
   remoteAddress: string | undefined;
-  /** The request target as API Gateway received it (core checks it for dot segments). */
+  /** The request target: rawPath with what a decoded path cannot hold escaped again, and rawQueryString (core checks it for dot segments and escapes). */
   rawTarget: string;
   /** Bytes of the decoded body (0 without one). */
   bodyLength: number;
@@ -29,7 +30,8 @@ export const REQUEST_ID_HEADER = "x-request-id";
 export function eventToRequest(event: APIGatewayProxyEventV2): AdaptedRequest {
   const http = event.requestContext.http;
   const method = http.method.toUpperCase();
-  const rawTarget = event.rawQueryString ? `${event.rawPath}?${event.rawQueryString}` : event.rawPath;
+  const path = escapeDecodedPath(event.rawPath);
+  const rawTarget = event.rawQueryString ? `${path}?${event.rawQueryString}` : path;
   const headers = new Headers();
   for (const [name, value] of Object.entries(event.headers ?? {})) {
     if (value !== undefined) headers.set(name, value);
@@ -49,6 +51,34 @@ export function eventToRequest(event: APIGatewayProxyEventV2): AdaptedRequest {
     ...(withBody ? { body: body as Uint8Array<ArrayBuffer> } : {}),
   });
   return { request, remoteAddress: http.sourceIp, rawTarget, bodyLength: body.byteLength };
+}
+
+// RFC 3986 pchar, "/" and "%": what a percent-encoded path may hold literally.
+const PATH_LITERAL = /[A-Za-z0-9\-._~!$&'()*+,;=:@/%]/;
+
+/**
+ * The path as a valid request target. HTTP APIs hand `rawPath` over percent-DECODED (events captured
+ * on AWS; middleapi/standard-server#93, hotsock/voker#8): a client's "%3F" arrives as "?", "%23" as
+ * "#", "%20" as " ". Pasted into a URL, those would start a query or a fragment, or be dropped. Every
+ * character a percent-encoded path cannot hold literally is escaped again (UTF-8), so an already
+ * encoded path (REST APIs, function URLs, the emulator with decodeRawPath off) passes unchanged and a
+ * decoded one stays one path. Core's raw-path check (core http/raw-path.ts) then sees the escapes and
+ * refuses them (no valid request path needs "?", "#", a space, a backslash or non-ASCII); a decoded
+ * "%2e%2e" arrives as ".." and is refused as a dot segment. A decoded "%2F" is a plain "/": the
+ * registry cannot tell it apart, and routes the path as the gateway handed it over.
+ */
+export function escapeDecodedPath(path: string): string {
+  let out = "";
+  for (const char of path) out += PATH_LITERAL.test(char) ? char : escapeChar(char);
+  return out;
+}
+
+function escapeChar(char: string): string {
+  try {
+    return encodeURIComponent(char);
+  } catch {
+    return "%EF%BF%BD"; // a lone surrogate: U+FFFD, which core refuses like any non-ASCII escape
+  }
 }
 
 function decodeBody(event: APIGatewayProxyEventV2): Uint8Array {

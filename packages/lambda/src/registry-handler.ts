@@ -169,6 +169,7 @@ async function openContainer(env: NodeJS.ProcessEnv, forRequests = true): Promis
       // Any container may take an upload's next request: the hash state travels with the session.
       resumableHashing: true,
       chunkMinLength: LAMBDA_CHUNK_MIN_LENGTH,
+      blobHeadRedirect: config.headRedirect,
       ...(config.multiTenant
         ? { tenancy: "namespace" as const, auth: { ...(config.authService ? { service: config.authService } : {}), ...(config.tokenRealm ? { realm: config.tokenRealm } : {}) } }
         : {}),

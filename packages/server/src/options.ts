@@ -72,6 +72,7 @@ const OPTIONS: { key: Key; flag: string; env: string; boolean?: boolean; help: s
   { key: "logLevel", flag: "log-level", env: "STRATUS_LOG_LEVEL", help: "<level>  fatal|error|warn|info|debug|trace|silent (default info)" },
   { key: "allowRemote", flag: "allow-remote", env: "STRATUS_ALLOW_REMOTE", boolean: true, help: "serve non-loopback clients without auth" },
   { key: "idleTimeoutSeconds", flag: "idle-timeout", env: "STRATUS_IDLE_TIMEOUT_SECONDS", help: "<seconds>  close connections idle this long; above a load balancer's (default 65)" },
+  { key: "shutdownGraceSeconds", flag: "shutdown-grace", env: "STRATUS_SHUTDOWN_GRACE_SECONDS", help: "<seconds>  on SIGTERM, requests in flight get this long (default 10)" },
   { key: "maxConnections", flag: "max-connections", env: "STRATUS_MAX_CONNECTIONS", help: "<n>  connections open at once; more are refused (default 1024)" },
   { key: "uploadTtlSeconds", flag: "upload-ttl", env: "STRATUS_UPLOAD_TTL_SECONDS", help: "<seconds>  idle upload sessions expire (default 86400)" },
   { key: "sweepIntervalSeconds", flag: "sweep-interval", env: "STRATUS_SWEEP_INTERVAL_SECONDS", help: "<seconds>  remove expired upload sessions this often (default 60)" },

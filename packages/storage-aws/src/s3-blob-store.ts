@@ -1,4 +1,4 @@
-import { GetObjectCommand } from "@aws-sdk/client-s3";
+import { GetObjectCommand, HeadObjectCommand } from "@aws-sdk/client-s3";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { StorageUnavailableError } from "@stratus/core";
@@ -134,6 +134,13 @@ export class S3BlobStore implements BlobStore {
       throw new StorageUnavailableError(`S3 GetObject of ${key} answered a range request without Content-Range`);
     }
     return { kind: "stream", body, size: Number(match[3]), range: { start: Number(match[1]), end: Number(match[2]) } };
+  }
+
+  /** A presigned HeadObject URL: S3's answer carries the blob's true Content-Length (core config blobHeadRedirect). */
+  async headUrl(tenant: TenantId, blob: BlobRecord): Promise<string | undefined> {
+    const key = await this.locate(tenant, blob);
+    if (key === undefined) return undefined;
+    return getSignedUrl(this.options.client, new HeadObjectCommand({ Bucket: this.options.bucket, Key: key }), { expiresIn: this.expiresIn });
   }
 
   async delete(tenant: TenantId, blob: BlobRecord): Promise<void> {

@@ -1,4 +1,4 @@
-import type Database from "better-sqlite3";
+import type { SqliteDatabase } from "./sqlite-driver.ts";
 import { join } from "node:path";
 import { guard, openPrivateDatabase } from "./sqlite-support.ts";
 import type { DeploymentStore, TenancyMode } from "@stratus/core";
@@ -14,7 +14,7 @@ export type SqliteDeploymentStoreOptions = { dataDir: string } | { path: string 
 const MODE_KEY = "tenancy_mode";
 
 export class SqliteDeploymentStore implements DeploymentStore {
-  private readonly db: Database.Database;
+  private readonly db: SqliteDatabase;
 
   constructor(options: SqliteDeploymentStoreOptions) {
     const path = "path" in options ? options.path : join(options.dataDir, "metadata.db");

@@ -1,4 +1,4 @@
-import type Database from "better-sqlite3";
+import type { SqliteDatabase } from "./sqlite-driver.ts";
 
 // Each entry moves the schema from version i to i + 1 (PRAGMA user_version). Append, never edit.
 const MIGRATIONS: string[] = [
@@ -92,7 +92,7 @@ const MIGRATIONS: string[] = [
    END;`,
 ];
 
-export function migrateMetadataSchema(db: Database.Database): void {
+export function migrateMetadataSchema(db: SqliteDatabase): void {
   const version = db.pragma("user_version", { simple: true }) as number;
   if (version > MIGRATIONS.length) {
     throw new Error(`metadata.db has schema version ${version}, newer than this Stratus knows (${MIGRATIONS.length})`);

@@ -1,4 +1,4 @@
-import Database from "better-sqlite3";
+import type { SqliteDatabase } from "./sqlite-driver.ts";
 import { join } from "node:path";
 import { migrateMetadataSchema } from "./sqlite-metadata-schema.ts";
 import { guard, openPrivateDatabase, toPage } from "./sqlite-support.ts";
@@ -31,7 +31,7 @@ interface UsageRow { repositories: number; stored_bytes: number }
 interface ReferrerRow { digest: string; media_type: string; size: number; artifact_type: string | null; annotations: string | null }
 
 export class SqliteMetadataStore implements MetadataStore {
-  private readonly db: Database.Database;
+  private readonly db: SqliteDatabase;
   private readonly sql: ReturnType<typeof prepare>;
   private readonly uploads: SqliteUploads;
 
@@ -300,7 +300,7 @@ const OK: QuotaOutcome = { ok: true };
 
 
 /** Every statement, prepared once at open. */
-function prepare(db: Database.Database) {
+function prepare(db: SqliteDatabase) {
   const s = (sql: string) => db.prepare(sql);
   return {
     findBlob: s("SELECT digest, size, location FROM blobs WHERE tenant = ? AND digest = ?"),

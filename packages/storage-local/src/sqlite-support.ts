@@ -1,7 +1,7 @@
-import Database from "better-sqlite3";
 import { closeSync, openSync } from "node:fs";
 import { StorageUnavailableError } from "@stratus/core";
 import { PRIVATE_FILE_MODE, restrictModes } from "./private-files.ts";
+import { openSqlite, sqliteErrorCode, type SqliteDatabase } from "./sqlite-driver.ts";
 
 // What both SQLite stores (metadata, tenants) need alike.
 
@@ -15,7 +15,8 @@ export function guard<T>(what: string, body: () => T): T {
   try {
     return body();
   } catch (error) {
-    if (error instanceof Database.SqliteError) throw new StorageUnavailableError(`${what}: ${error.code}`, { cause: error });
+    const code = sqliteErrorCode(error);
+    if (code !== undefined) throw new StorageUnavailableError(`${what}: ${code}`, { cause: error });
     throw error;
   }
 }
@@ -25,8 +26,8 @@ export function guard<T>(what: string, body: () => T): T {
  * database 0644 and gives its -wal and -shm files the database file's mode, so the file is created
  * 0600 before SQLite opens it, and one left 0644 by an earlier version is tightened with them.
  */
-export function openPrivateDatabase(path: string): Database.Database {
+export function openPrivateDatabase(path: string): SqliteDatabase {
   closeSync(openSync(path, "a", PRIVATE_FILE_MODE));
   restrictModes([path, `${path}-wal`, `${path}-shm`], PRIVATE_FILE_MODE);
-  return new Database(path);
+  return openSqlite(path);
 }

@@ -1,4 +1,4 @@
-import Database from "better-sqlite3";
+import type { SqliteDatabase } from "./sqlite-driver.ts";
 import { join } from "node:path";
 import { guard, openPrivateDatabase, toPage } from "./sqlite-support.ts";
 import { DEFAULT_UPLOAD_SESSIONS } from "@stratus/core";
@@ -54,7 +54,7 @@ interface KeyRow {
 }
 
 export class SqliteTenantStore implements TenantStore {
-  private readonly db: Database.Database;
+  private readonly db: SqliteDatabase;
   private readonly sql: ReturnType<typeof prepare>;
 
   constructor(options: SqliteTenantStoreOptions) {
@@ -164,7 +164,7 @@ export class SqliteTenantStore implements TenantStore {
   }
 }
 
-function migrate(db: Database.Database): void {
+function migrate(db: SqliteDatabase): void {
   db.transaction(() => {
     db.exec("CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID");
     const version = (db.prepare("SELECT version FROM schema_versions WHERE component = ?").pluck().get(COMPONENT) as number | undefined) ?? 0;
@@ -178,7 +178,7 @@ function migrate(db: Database.Database): void {
 }
 
 /** Every statement, prepared once at open. */
-function prepare(db: Database.Database) {
+function prepare(db: SqliteDatabase) {
   const s = (sql: string) => db.prepare(sql);
   return {
     insertTenant: s("INSERT INTO tenants (id, plan, created_at, generation) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"),

@@ -1,4 +1,4 @@
-import type Database from "better-sqlite3";
+import type { SqliteDatabase } from "./sqlite-driver.ts";
 import type { QuotaExceeded, QuotaOutcome, RepositoryName, TenantId, TenantLimits, UploadId, UploadSession, UploadUsage } from "@stratus/core";
 
 // Upload sessions in the metadata file (the uploads table), for SqliteMetadataStore. The tenant's
@@ -18,7 +18,7 @@ const UNLIMITED = Number.MAX_SAFE_INTEGER;
 export class SqliteUploads {
   private readonly sql: ReturnType<typeof prepare>;
 
-  constructor(private readonly db: Database.Database) {
+  constructor(private readonly db: SqliteDatabase) {
     this.sql = prepare(db);
   }
 
@@ -90,7 +90,7 @@ export class SqliteUploads {
   }
 }
 
-function prepare(db: Database.Database) {
+function prepare(db: SqliteDatabase) {
   const s = (sql: string) => db.prepare(sql);
   return {
     insert: s(`INSERT INTO uploads (id, repository, tenant, size, staging, hash_state, created_at, updated_at)

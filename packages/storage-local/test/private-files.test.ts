@@ -1,4 +1,5 @@
-import Database from "better-sqlite3";
+// Through the process's SQLite driver (better-sqlite3 or node:sqlite, src/sqlite-driver.ts), as the stores.
+import { openSqlite } from "../src/sqlite-driver.ts";
 import { chmod, mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -45,7 +46,7 @@ describe("local storage files", () => {
     await mkdir(join(dataDir, "blobs", "acme"), { recursive: true, mode: 0o755 });
     await mkdir(join(dataDir, "uploads"), { mode: 0o755 });
     await chmod(join(dataDir, "blobs"), 0o755);
-    const db = new Database(join(dataDir, "metadata.db"));
+    const db = openSqlite(join(dataDir, "metadata.db"));
     db.pragma("journal_mode = WAL");
     db.exec("CREATE TABLE t (x)");
     await chmod(join(dataDir, "metadata.db"), 0o644);

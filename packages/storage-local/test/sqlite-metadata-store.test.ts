@@ -1,4 +1,5 @@
-import Database from "better-sqlite3";
+// Through the process's SQLite driver (better-sqlite3 or node:sqlite, src/sqlite-driver.ts), as the stores.
+import { openSqlite } from "../src/sqlite-driver.ts";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -61,7 +62,7 @@ describe("SqliteMetadataStore on disk", () => {
 
   it("opens in WAL mode with the schema version recorded", () => {
     new SqliteMetadataStore({ dataDir }).close();
-    const db = new Database(join(dataDir, "metadata.db"), { readonly: true });
+    const db = openSqlite(join(dataDir, "metadata.db"));
     try {
       expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
       expect(db.pragma("user_version", { simple: true })).toBe(5);
@@ -82,7 +83,7 @@ describe("SqliteMetadataStore on disk", () => {
     await first.commitBlob("globex" as TenantId, "globex/app" as RepositoryName, { digest: digestOf(new Uint8Array([1])), size: 100 });
     first.close();
     // Back to schema 3: no counters, no triggers.
-    const db = new Database(join(dataDir, "metadata.db"));
+    const db = openSqlite(join(dataDir, "metadata.db"));
     for (const trigger of [
       "repository_added", "repository_removed", "blob_added", "blob_removed", "manifest_added", "manifest_rewritten", "manifest_removed",
       "upload_added", "upload_resized", "upload_removed",
@@ -117,7 +118,7 @@ describe("SqliteMetadataStore on disk", () => {
     await first.createUpload(session("0b5e8a52-5a55-4c43-a3f3-1f6f8c0b7e03", 5, "globex" as TenantId));
     first.close();
     // Back to schema 4: no upload counters, no triggers for them.
-    const db = new Database(join(dataDir, "metadata.db"));
+    const db = openSqlite(join(dataDir, "metadata.db"));
     db.exec(`DROP TRIGGER upload_added; DROP TRIGGER upload_resized; DROP TRIGGER upload_removed;
       ALTER TABLE tenant_usage DROP COLUMN upload_sessions; ALTER TABLE tenant_usage DROP COLUMN staged_bytes`);
     db.pragma("user_version = 4");
@@ -135,7 +136,7 @@ describe("SqliteMetadataStore on disk", () => {
   });
 
   it("refuses a database from a newer version", () => {
-    const db = new Database(join(dataDir, "metadata.db"));
+    const db = openSqlite(join(dataDir, "metadata.db"));
     db.pragma("user_version = 99");
     db.close();
     expect(() => new SqliteMetadataStore({ dataDir })).toThrow(/newer/);

@@ -1,4 +1,5 @@
-import Database from "better-sqlite3";
+// Through the process's SQLite driver (better-sqlite3 or node:sqlite, src/sqlite-driver.ts), as the stores.
+import { openSqlite } from "../src/sqlite-driver.ts";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -71,7 +72,7 @@ describe("SqliteTenantStore on disk", () => {
       tenants.close();
       metadata.close();
 
-      const db = new Database(join(dir, "metadata.db"), { readonly: true });
+      const db = openSqlite(join(dir, "metadata.db"));
       try {
         expect(db.pragma("journal_mode", { simple: true })).toBe("wal");
         // The metadata store's migrations own user_version; the tenant store's version is a row of its own.
@@ -90,7 +91,7 @@ describe("SqliteTenantStore on disk", () => {
 
   it("gives tenants stored before generations existed a random generation each", async () => {
     // A metadata.db as the first tenant schema left it, with two tenants in it.
-    const db = new Database(join(dataDir, "metadata.db"));
+    const db = openSqlite(join(dataDir, "metadata.db"));
     db.exec(`CREATE TABLE schema_versions (component TEXT PRIMARY KEY, version INTEGER NOT NULL) WITHOUT ROWID;
       INSERT INTO schema_versions VALUES ('tenants', 1);
       CREATE TABLE tenants (id TEXT PRIMARY KEY, plan TEXT NOT NULL, created_at INTEGER NOT NULL) WITHOUT ROWID;
@@ -114,7 +115,7 @@ describe("SqliteTenantStore on disk", () => {
   it("gives plans stored before the upload-session limit existed the default one", async () => {
     const store = new SqliteTenantStore({ dataDir });
     await store.putPlan(plan);
-    const db = new Database(join(dataDir, "metadata.db"));
+    const db = openSqlite(join(dataDir, "metadata.db"));
     // As a plan row from before the column was added reads.
     db.prepare("UPDATE plans SET upload_sessions = NULL WHERE name = 'pro'").run();
     db.close();
@@ -128,7 +129,7 @@ describe("SqliteTenantStore on disk", () => {
 
   it("refuses a database whose tenant schema is newer", () => {
     new SqliteTenantStore({ dataDir }).close();
-    const db = new Database(join(dataDir, "metadata.db"));
+    const db = openSqlite(join(dataDir, "metadata.db"));
     db.prepare("UPDATE schema_versions SET version = 99 WHERE component = 'tenants'").run();
     db.close();
     expect(() => new SqliteTenantStore({ dataDir })).toThrow(/newer/);
@@ -136,7 +137,7 @@ describe("SqliteTenantStore on disk", () => {
 
   it("reports a failure of the database itself as StorageUnavailableError", async () => {
     const store = new SqliteTenantStore({ dataDir });
-    const db = new Database(join(dataDir, "metadata.db"));
+    const db = openSqlite(join(dataDir, "metadata.db"));
     db.exec("DROP TABLE api_keys");
     db.close();
     await expect(store.getApiKey("abcdefghijklmnop")).rejects.toBeInstanceOf(StorageUnavailableError);

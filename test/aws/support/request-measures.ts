@@ -3,6 +3,8 @@ import { resolve } from "node:path";
 // The file test/aws/request-counts.test.ts writes and scripts/cost.ts reads: one format, here.
 
 export const MEASUREMENTS_FILE = resolve(import.meta.dirname, "../../../.tmp/aws-request-counts.json");
+/** Whole client sessions in multi-tenant mode (challenge and token included): test/aws/request-counts-multi-tenant.test.ts. */
+export const MULTI_TENANT_MEASUREMENTS_FILE = resolve(import.meta.dirname, "../../../.tmp/aws-request-counts-multi-tenant.json");
 
 /** One registry request as the client sent it: API Gateway meters requests by body size. */
 export interface RegistryCall {

@@ -26,7 +26,10 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, APIGatewayProxySt
 //   (HTTP APIs answer 503 where REST APIs answer 504);
 // - the result: statusCode, headers, cookies (as Set-Cookie), body decoded from base64 when
 //   isBase64Encoded; Content-Length computed from the body, except for HEAD, where the function's
-//   Content-Length is passed through (UNCONFIRMED detail of AWS; clients read blob sizes from it).
+//   Content-Length is passed through (UNCONFIRMED detail of AWS; clients read blob sizes from it:
+//   `dropHeadContentLength` gives the pessimistic answer);
+// - rawPath percent-decoded (captured events; `decodeRawPath: false` passes it as sent).
+// The other unsettled behaviours have switches of their own in EmulatorOptions (PESSIMISTIC_SWITCHES).
 // Routes as stacks/src/registry-api.ts declares them: "ANY /{proxy+}" (the registry, /token, the
 // admin API) plus "ANY /" ({proxy+} matches only a non-empty remainder).
 
@@ -41,7 +44,43 @@ export interface EmulatorOptions {
   integrationTimeoutMs?: number;
   maxBodyBytes?: number;
   maxPayloadBytes?: number;
+  // Behaviours of API Gateway that no AWS document settles (issue 11, item 7; docs/lambda.md
+  // "Unsettled gateway behaviours"). Each switch turns on the pessimistic answer; PESSIMISTIC_SWITCHES
+  // lists them for tests and `stratus doctor` that run under each.
+  /** The response's WWW-Authenticate reaches the client renamed x-amzn-Remapped-WWW-Authenticate (as REST APIs do). Default false. */
+  remapWwwAuthenticate?: boolean;
+  /**
+   * HEAD answers lose the function's Content-Length: true, the gateway sends none; "zero", it sends
+   * `Content-Length: 0` (computed from the empty body, as some proxies do). Default false (passed through).
+   */
+  dropHeadContentLength?: boolean | "zero";
+  /** A request with Transfer-Encoding: chunked and no Content-Length is refused: 411 {"message":"Length Required"}. Default false. */
+  rejectChunkedRequests?: boolean;
+  /**
+   * rawPath (and requestContext.http.path) arrive percent-decoded, as events captured on AWS show
+   * (DESIGN.md "Found since the first landing"). Default TRUE; false passes the path as sent.
+   */
+  decodeRawPath?: boolean;
+  /**
+   * A front before the gateway (CloudFront with a viewer-response function, docs/lambda.md) renames
+   * x-amzn-Remapped-WWW-Authenticate back to WWW-Authenticate. Default false.
+   */
+  restoreWwwAuthenticate?: boolean;
 }
+
+/** The switches of EmulatorOptions that give API Gateway's pessimistic answer where AWS documents none. */
+export type PessimisticSwitch = "remapWwwAuthenticate" | "dropHeadContentLength" | "rejectChunkedRequests" | "decodeRawPath";
+
+/** Each pessimistic switch, and what it makes the emulated gateway do (for tests and doctor to iterate). */
+export const PESSIMISTIC_SWITCHES: readonly { name: PessimisticSwitch; options: Partial<EmulatorOptions>; effect: string }[] = [
+  { name: "remapWwwAuthenticate", options: { remapWwwAuthenticate: true }, effect: "WWW-Authenticate arrives as x-amzn-Remapped-WWW-Authenticate" },
+  { name: "dropHeadContentLength", options: { dropHeadContentLength: true }, effect: "HEAD answers carry no Content-Length" },
+  { name: "rejectChunkedRequests", options: { rejectChunkedRequests: true }, effect: "a chunked request without Content-Length gets 411 from the gateway" },
+  { name: "decodeRawPath", options: { decodeRawPath: true }, effect: "rawPath arrives percent-decoded" },
+];
+
+/** Every pessimistic answer at once. */
+export const ALL_PESSIMISTIC: Partial<EmulatorOptions> = Object.assign({}, ...PESSIMISTIC_SWITCHES.map((s) => s.options));
 
 /** One answered request, for tests that check what went through (blob GETs answered by 307, say). */
 export interface ExchangeRecord {
@@ -65,10 +104,15 @@ const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "up
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 export async function startApiGatewayEmulator(options: EmulatorOptions): Promise<RunningEmulator> {
-  const limits = {
+  const limits: Limits = {
     timeoutMs: options.integrationTimeoutMs ?? INTEGRATION_TIMEOUT_MS,
     maxBody: options.maxBodyBytes ?? API_GATEWAY_MAX_BODY,
     maxPayload: options.maxPayloadBytes ?? LAMBDA_MAX_PAYLOAD,
+    remapWwwAuthenticate: options.remapWwwAuthenticate ?? false,
+    dropHeadContentLength: options.dropHeadContentLength ?? false,
+    rejectChunkedRequests: options.rejectChunkedRequests ?? false,
+    decodeRawPath: options.decodeRawPath ?? true,
+    restoreWwwAuthenticate: options.restoreWwwAuthenticate ?? false,
   };
   const exchanges: ExchangeRecord[] = [];
   const server: Server = createServer((req, res) => {
@@ -98,21 +142,31 @@ interface Limits {
   timeoutMs: number;
   maxBody: number;
   maxPayload: number;
+  remapWwwAuthenticate: boolean;
+  dropHeadContentLength: boolean | "zero";
+  rejectChunkedRequests: boolean;
+  decodeRawPath: boolean;
+  restoreWwwAuthenticate: boolean;
 }
 
 async function serve(req: IncomingMessage, res: ServerResponse, handler: LambdaHandler, limits: Limits): Promise<ExchangeRecord> {
   const method = (req.method ?? "GET").toUpperCase();
   const target = req.url ?? "/";
   const queryAt = target.indexOf("?");
-  const rawPath = queryAt < 0 ? target : target.slice(0, queryAt);
+  const sentPath = queryAt < 0 ? target : target.slice(0, queryAt);
   const rawQueryString = queryAt < 0 ? "" : target.slice(queryAt + 1);
-  const gateway = (status: number, message: string) => writeGatewayError(res, method, rawPath, status, message);
+  // Captured events show rawPath percent-decoded (rawQueryString is not): %2F is "/", %3F a "?" in the path.
+  const rawPath = limits.decodeRawPath ? decodeURIComponentSafe(sentPath) : sentPath;
+  const gateway = (status: number, message: string) => writeGatewayError(res, method, sentPath, status, message);
 
   // API Gateway buffers the whole request before it invokes anything.
   const body = await readBody(req, limits.maxBody);
   if (body === "too large") return gateway(413, "Request Entity Too Large");
+  if (limits.rejectChunkedRequests && /chunked/i.test(req.headers["transfer-encoding"] ?? "") && req.headers["content-length"] === undefined) {
+    return gateway(411, "Length Required");
+  }
 
-  const routed = route(rawPath);
+  const routed = route(sentPath);
   if (!routed) return gateway(404, "Not Found");
 
   const event = buildEvent(req, method, rawPath, rawQueryString, body, routed);
@@ -138,7 +192,7 @@ async function serve(req: IncomingMessage, res: ServerResponse, handler: LambdaH
   }
   const result = normalizeResult(outcome.result);
   if (Buffer.byteLength(JSON.stringify(result)) > limits.maxPayload) return gateway(500, "Internal Server Error");
-  return writeResult(res, method, rawPath, result);
+  return writeResult(res, method, sentPath, result, limits);
 }
 
 function readBody(req: IncomingMessage, max: number): Promise<Buffer | "too large"> {
@@ -270,17 +324,20 @@ function normalizeResult(result: APIGatewayProxyResultV2 | void): APIGatewayProx
   return { statusCode: 200, headers: { "content-type": "application/json" }, body: JSON.stringify(result ?? null) };
 }
 
-function writeResult(res: ServerResponse, method: string, path: string, result: APIGatewayProxyStructuredResultV2): ExchangeRecord {
+function writeResult(res: ServerResponse, method: string, path: string, result: APIGatewayProxyStructuredResultV2, limits: Limits): ExchangeRecord {
   const body = result.body ? Buffer.from(result.body, result.isBase64Encoded ? "base64" : "utf8") : Buffer.alloc(0);
   res.statusCode = result.statusCode ?? 200;
   for (const [name, value] of Object.entries(result.headers ?? {})) {
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || (lower === "content-length" && method !== "HEAD")) continue;
+    let lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || (lower === "content-length" && (method !== "HEAD" || limits.dropHeadContentLength))) continue;
+    if (lower === "www-authenticate" && limits.remapWwwAuthenticate) lower = "x-amzn-remapped-www-authenticate";
+    if (lower === "x-amzn-remapped-www-authenticate" && limits.restoreWwwAuthenticate) lower = "www-authenticate";
     res.setHeader(lower, String(value));
   }
   if (result.cookies?.length) res.setHeader("set-cookie", result.cookies);
   res.setHeader("apigw-requestid", randomUUID().replace(/-/g, "").slice(0, 16));
   if (method !== "HEAD") res.setHeader("content-length", String(body.byteLength));
+  else if (limits.dropHeadContentLength === "zero") res.setHeader("content-length", "0");
   res.end(method === "HEAD" ? undefined : body);
   return { method, path, status: res.statusCode, bodyBytes: method === "HEAD" ? 0 : body.byteLength, by: "lambda" };
 }

@@ -1,14 +1,21 @@
 import { parseDigest } from "../oci/digest.ts";
+import type { RegistryConfig } from "../config.ts";
 import type { BlobService } from "../services/blobs.ts";
 import { parseRangeHeader } from "./ranges.ts";
 import { emptyResponse, streamResponse } from "./responses.ts";
 import type { RouteInput } from "./router.ts";
 
 // distribution-spec end-2 (GET/HEAD blob) and end-10 (DELETE blob).
-export function blobHandlers(blobs: BlobService) {
+export function blobHandlers(blobs: BlobService, config: Pick<RegistryConfig, "blobHeadRedirect">) {
   return {
     async head({ params }: RouteInput): Promise<Response> {
       const digest = parseDigest(params.digest!);
+      if (config.blobHeadRedirect) {
+        // A front that drops a HEAD answer's Content-Length (API Gateway may): the client follows to
+        // S3, whose HEAD carries the size (docker, skopeo, containerd follow a 307 on HEAD).
+        const url = await blobs.headUrl(params.name!, digest);
+        if (url !== undefined) return emptyResponse(307, { location: url, "docker-content-digest": digest });
+      }
       const blob = await blobs.stat(params.name!, digest);
       return emptyResponse(200, {
         "content-length": String(blob.size),

@@ -27,3 +27,16 @@ export function rawPathProblem(rawTarget: string): string | undefined {
   if (/(^|\/)\.{1,2}(\/|$)/.test(path)) return "the path contains \".\" or \"..\" segments; repository names cannot";
   return undefined;
 }
+
+/**
+ * The path with its harmless escapes decoded (`sha256%3A…` is `sha256:…`, as Go registries read
+ * it); escapes that rawPathProblem refuses are left as they are, so they can never become a
+ * separator or a dot segment here (core may be called without a raw target).
+ */
+export function decodePathEscapes(path: string): string {
+  if (!path.includes("%")) return path;
+  return path.replace(/%([0-9A-Fa-f]{2})/g, (escape, hex: string) => {
+    const char = String.fromCharCode(parseInt(hex, 16));
+    return ESCAPE_ALLOWED.test(char) ? char : escape;
+  });
+}

@@ -43,6 +43,22 @@ export class BlobService {
     return { blob, content };
   }
 
+  /**
+   * Where a HEAD of the blob can be answered with its true size (the store's headUrl), or undefined
+   * when the store has no HEAD URLs (the registry answers itself). The empty descriptor that was never
+   * uploaded has no object to point at: it is unknown to HEAD here, so a pushing client uploads its
+   * two bytes (GET still serves it everywhere).
+   */
+  async headUrl(repository: RepositoryName, digest: Digest): Promise<string | undefined> {
+    const blob = await this.stat(repository, digest);
+    const store = this.deps.blobs;
+    if (!store.headUrl) return undefined;
+    if (blob === EMPTY) throw unknownBlob(repository, digest);
+    const url = await store.headUrl(this.deps.tenantOf(repository), blob);
+    if (url === undefined) throw unknownBlob(repository, digest);
+    return url;
+  }
+
   /** Unlinks the blob from the repository; its bytes go once no repository of the tenant links it. */
   async delete(repository: RepositoryName, digest: Digest): Promise<void> {
     const tenant = this.deps.tenantOf(repository);
