@@ -79,7 +79,7 @@ describe("stratus doctor: the upload service's TLS", () => {
       expect(verdicts(run.out).find((v) => v.check === "upload service")).toEqual({
         status: "FAIL",
         check: "upload service",
-        detail: expect.stringMatching(new RegExp(`^${upload.replace(/\./g, "\\.")}: GET ${upload.replace(/\./g, "\\.")}/v2/: .*self[- ]signed`)),
+        detail: expect.stringMatching(new RegExp(`^${upload.replace(/\./g, "\\.")}: GET ${upload.replace(/\./g, "\\.")}/v2/\\S*: .*self[- ]signed`)),
         fix: FIXES.uploadTls,
       });
     } finally {

@@ -442,23 +442,27 @@ class Doctor {
 
   private async uploadService(): Promise<void> {
     const check = "upload service";
-    if (this.uploadOrigin === undefined) {
-      const location = await this.startUpload();
-      if (typeof location !== "string") await this.send("DELETE", location);
+    const session = await this.startUpload();
+    if (typeof session === "string") return this.verdict("FAIL", check, session);
+    try {
+      if (session.origin === this.base.origin) return this.skip(check, "none: upload sessions stay on the registry host (requests up to ~4.5 MiB through Lambda)");
+      if (session.protocol !== "https:") {
+        const loopback = /^(localhost|127\.|\[::1\])/.test(session.hostname);
+        return this.verdict(this.base.protocol === "https:" || !loopback ? "FAIL" : "warn", check, `${session.origin}: plain HTTP, upload links and layers travel in clear`, FIXES.uploadHttps);
+      }
+      // The session's own status (204) must come from a task: the load balancer forwards only upload
+      // routes, and answers anything else itself (a 404 there says nothing about the tasks).
+      const a = await this.send("GET", session);
+      if (failed(a)) {
+        const tls = /CERT|TLS|SSL|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/i.test(`${a.code ?? ""} ${a.error}`);
+        const dns = a.code === "ENOTFOUND" || a.code === "EAI_AGAIN";
+        return this.verdict("FAIL", check, `${session.origin}: ${a.error}`, tls ? FIXES.uploadTls : dns ? FIXES.uploadDns : FIXES.uploadDown);
+      }
+      if (a.status !== 204) return this.verdict("FAIL", check, `${session.origin}: the upload session's status answered ${describe(a)}`, FIXES.uploadDown);
+      this.verdict("ok", check, `${session.origin}: reachable over HTTPS, certificate valid, serves upload sessions`);
+    } finally {
+      await this.send("DELETE", session);
     }
-    if (this.uploadOrigin === undefined) return this.skip(check, "none: upload sessions stay on the registry host (requests up to ~4.5 MiB through Lambda)");
-    const origin = new URL(this.uploadOrigin);
-    if (origin.protocol !== "https:") {
-      const loopback = /^(localhost|127\.|\[::1\])/.test(origin.hostname);
-      return this.verdict(this.base.protocol === "https:" || !loopback ? "FAIL" : "warn", check, `${origin.origin}: plain HTTP, upload links and layers travel in clear`, FIXES.uploadHttps);
-    }
-    const a = await this.send("GET", new URL("/v2/", origin));
-    if (failed(a)) {
-      const tls = /CERT|TLS|SSL|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/i.test(`${a.code ?? ""} ${a.error}`);
-      const dns = a.code === "ENOTFOUND" || a.code === "EAI_AGAIN";
-      return this.verdict("FAIL", check, `${origin.origin}: ${a.error}`, tls ? FIXES.uploadTls : dns ? FIXES.uploadDns : FIXES.uploadDown);
-    }
-    this.verdict("ok", check, `${origin.origin}: reachable over HTTPS, certificate valid (GET /v2/: ${a.status})`);
   }
 
   /** One PATCH of `size` bytes with a Content-Length (skopeo, crane, docker classic), then the PUT. */
