@@ -9,7 +9,7 @@ import { layoutBlobs, layoutRef } from "../clients/server.ts";
 import { isolatedToolEnv, missingTools, run, type ToolEnv } from "../clients/tools.ts";
 import { freePort } from "../support/free-ports.ts";
 import { buildImageLayout } from "../support/oci-layout.ts";
-import { buildStratusImage, dockerdPath, importTestBase, INSTALL_HINT, startDockerEngine, type DockerEngine } from "./support/docker.ts";
+import { buildStratusImage, dockerdPath, importTestBase, INSTALL_HINT, relabelImage, startDockerEngine, TEST_BASE_IMAGE, type DockerEngine } from "./support/docker.ts";
 import { startLambdaDeployment, type LambdaDeployment } from "./support/lambda-deployment.ts";
 
 // The image of infra/upload-service/Dockerfile, built here and run in a Docker engine of the test's own
@@ -82,6 +82,22 @@ async function runContainer(docker: DockerEngine, name: string, port: number, en
 async function logsOf(docker: DockerEngine, name: string): Promise<string> {
   return docker.docker(["logs", "--tail", "40", name]).catch((e: Error) => e.message);
 }
+
+describe("the image for another platform", () => {
+  // Item 3 of issue 11: the build stage runs on the builder's platform, so an x86 host builds the
+  // arm64 image (what Fargate runs) without emulation. The arm64 "base" here is the local base
+  // relabelled: the final stage only copies files onto it, so nothing of it has to run.
+  test.runIf(process.arch === "x64")("builds linux/arm64 on this x86 host without emulation", { timeout: 600_000 }, async (ctx) => {
+    const docker = needsEngine(ctx);
+    await relabelImage(docker, TEST_BASE_IMAGE, "stratus-test-base-arm64:22", "arm64");
+    await buildStratusImage(docker, "stratus-test:arm64", { platform: "linux/arm64", baseImage: "stratus-test-base-arm64:22" });
+    expect((await docker.docker(["image", "inspect", "-f", "{{.Os}}/{{.Architecture}}", "stratus-test:arm64"])).trim()).toBe("linux/arm64");
+    // Layer for layer the same files as the amd64 image (same base files, same bundle): the build
+    // stage's output does not depend on the target platform.
+    const layers = async (image: string) => JSON.parse(await docker.docker(["image", "inspect", "-f", "{{json .RootFS.Layers}}", image])) as string[];
+    expect(await layers("stratus-test:arm64")).toEqual(await layers(IMAGE));
+  });
+});
 
 describe("the image as the upload service behind the Lambda", () => {
   let deployment: LambdaDeployment | undefined;

@@ -71,6 +71,18 @@ export function sqliteDriver(): { name: SqliteDriverName; open: Opener } {
   return chosen;
 }
 
+/** Makes this process use `name` (tests of one driver); throws when it cannot load here. */
+export function selectSqliteDriver(name: SqliteDriverName): void {
+  if (name === "node:sqlite") {
+    const nodeSqlite = load("node:sqlite") as NodeSqliteModule;
+    chosen = { name, open: (path) => new NodeSqliteDatabase(new nodeSqlite.DatabaseSync(path)) };
+  } else {
+    const Database = load("better-sqlite3") as new (path: string) => SqliteDatabase;
+    new Database(":memory:").close();
+    chosen = { name, open: (path) => new Database(path) };
+  }
+}
+
 export function openSqlite(path: string): SqliteDatabase {
   return sqliteDriver().open(path);
 }

@@ -1,6 +1,6 @@
 import { execFile, spawn, spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync, cpSync, chmodSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, realpathSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -48,7 +48,8 @@ export class DockerError extends Error {}
 export async function startDockerEngine(): Promise<DockerEngine> {
   const dockerd = dockerdPath();
   if (!dockerd) throw new DockerError(`dockerd not found: ${INSTALL_HINT}`);
-  const dir = await mkdtemp(join(tmpdir(), "stratus-docker-"));
+  await sweepAbandoned();
+  const dir = await mkdtemp(join(tmpdir(), DIR_PREFIX));
   const socket = join(dir, "docker.sock");
   const args = [
     "--data-root", join(dir, "data"), "--exec-root", join(dir, "exec"), "--pidfile", join(dir, "docker.pid"),
@@ -77,8 +78,7 @@ export async function startDockerEngine(): Promise<DockerEngine> {
       for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
     }
     child.kill();
-    // vfs layers are plain directories; a container's mounts are gone once the daemon stopped.
-    await rm(dir, { recursive: true, force: true }).catch(() => {});
+    await removeEngineDir(dir);
   };
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -94,6 +94,31 @@ export async function startDockerEngine(): Promise<DockerEngine> {
       await new Promise((r) => setTimeout(r, 250));
     }
   }
+}
+
+const DIR_PREFIX = "stratus-docker-";
+
+/** Directories of engines whose daemon is gone (a run that crashed): vfs keeps whole layers, so they are large. */
+async function sweepAbandoned(): Promise<void> {
+  for (const name of await readdir(tmpdir()).catch(() => [] as string[])) {
+    if (!name.startsWith(DIR_PREFIX)) continue;
+    const dir = join(tmpdir(), name);
+    const pid = Number(readFileSafe(join(dir, "docker.pid")));
+    const age = Date.now() - (await stat(dir).then((s) => s.mtimeMs, () => Date.now()));
+    // dockerd removes its pid file when it stops; one starting right now has none yet for a moment.
+    if (!(pid > 0 && alive(pid)) && age > 120_000) await removeEngineDir(dir);
+  }
+}
+
+/** dockerd leaves its network namespace mounted under the exec root: unmount what is under `dir`, then remove it. */
+async function removeEngineDir(dir: string): Promise<void> {
+  const mounts = readFileSafe("/proc/self/mounts")
+    .split("\n")
+    .map((line) => line.split(" ")[1] ?? "")
+    .filter((point) => point === dir || point.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const point of mounts) spawnSync("umount", ["-l", point]);
+  await rm(dir, { recursive: true, force: true }).catch(() => {});
 }
 
 function alive(pid: number): boolean {
@@ -163,12 +188,34 @@ export async function importTestBase(engine: DockerEngine, nodeBinary: string): 
   await rm(rootfs, { recursive: true, force: true });
 }
 
-/** `docker build` of the Stratus image from the repository root, on the test base. */
-export async function buildStratusImage(engine: DockerEngine, tag: string): Promise<void> {
+/**
+ * A copy of `image` whose config says `architecture` (docker save, edit, docker load). Its files stay
+ * this machine's: good for a stage that only copies files onto it, as the Dockerfile's final stage does.
+ */
+export async function relabelImage(engine: DockerEngine, image: string, tag: string, architecture: string): Promise<void> {
+  const dir = join(engine.dir, `relabel-${architecture}`);
+  mkdirSync(dir, { recursive: true });
+  await engine.docker(["save", "-o", join(dir, "image.tar"), image], { timeoutMs: 300_000 });
+  spawnSync("tar", ["-C", dir, "-xf", join(dir, "image.tar")]);
+  await rm(join(dir, "image.tar"));
+  await rm(join(dir, "repositories"), { force: true });
+  const manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8")) as { Config: string; RepoTags: string[] }[];
+  const configPath = join(dir, manifest[0]!.Config);
+  writeFileSync(configPath, JSON.stringify({ ...JSON.parse(readFileSync(configPath, "utf8")), architecture }));
+  manifest[0]!.RepoTags = [tag];
+  writeFileSync(join(dir, "manifest.json"), JSON.stringify(manifest));
+  const tar = spawn("tar", ["-C", dir, "-c", "."], { stdio: ["ignore", "pipe", "inherit"] });
+  await engine.docker(["load"], { input: tar.stdout!, timeoutMs: 300_000 });
+  await rm(dir, { recursive: true, force: true });
+}
+
+/** `docker build` of the Stratus image from the repository root, on the test base (BuildKit: DOCKER_BUILDKIT=1). */
+export async function buildStratusImage(engine: DockerEngine, tag: string, options: { platform?: string; baseImage?: string } = {}): Promise<void> {
   await engine.docker(
     [
       "build", "--network", "host", "-f", join(ROOT, DOCKERFILE),
-      "--build-arg", `BUILD_IMAGE=${TEST_BASE_IMAGE}`, "--build-arg", `BASE_IMAGE=${TEST_BASE_IMAGE}`,
+      ...(options.platform ? ["--platform", options.platform] : []),
+      "--build-arg", `BUILD_IMAGE=${TEST_BASE_IMAGE}`, "--build-arg", `BASE_IMAGE=${options.baseImage ?? TEST_BASE_IMAGE}`,
       "-t", tag, ROOT,
     ],
     { timeoutMs: 900_000 },
