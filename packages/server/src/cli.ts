@@ -21,8 +21,7 @@ export async function runServerCli(argv: string[], env: NodeJS.ProcessEnv): Prom
   // the umask also covers what a library (SQLite's own files) creates with defaults.
   process.umask(0o077);
   const running = await startServer(options, logger);
-  const where = options.storage === "aws" ? { bucket: options.bucket, table: options.table, region: options.region } : { dataDir: options.dataDir };
-  logger.info({ url: running.url, storage: options.storage, ...where }, `Stratus registry listening on ${running.url}`);
+  logger.info({ url: running.url, storage: options.storage, ...running.storage }, `Stratus registry listening on ${running.url}`);
 
   const stop = (signal: string) => {
     logger.info({ signal }, "shutting down");

@@ -13,6 +13,8 @@ import type { ServerOptions } from "./options.ts";
 const UPLOAD_LINK_SECONDS = 3600;
 
 export interface RunningServer {
+  /** Where the storage is (and a local one's SQLite driver), for the start-up log line. */
+  storage: Record<string, string>;
   url: string;
   port: number;
   registry: Registry;
@@ -115,5 +117,5 @@ export async function startServer(options: ServerOptions, logger: Logger = pino(
       await storage.close();
     })());
 
-  return { url: `http://${hostForUrl}:${port}`, port, registry, server, logger, close };
+  return { url: `http://${hostForUrl}:${port}`, port, registry, server, logger, storage: storage.facts, close };
 }

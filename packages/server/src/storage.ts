@@ -11,6 +11,8 @@ export interface OpenedStorage {
   deployment: DeploymentStore;
   /** The storage, as an operator names it: "data directory ./data". */
   description: string;
+  /** What the start-up log line says of it: where it is, and which SQLite driver a local one runs on. */
+  facts: Record<string, string>;
   registryConfig: Partial<RegistryConfigInput>;
   close(): Promise<void> | void;
 }
@@ -31,6 +33,7 @@ export async function openStorage(options: ServerOptions): Promise<OpenedStorage
     return {
       ...storage,
       description: `DynamoDB table ${options.table}`,
+      facts: { bucket: options.bucket!, table: options.table!, region: options.region },
       // S3 parts are at least 5 MiB; and with staged parts unreadable until completed, the hash
       // state must travel with the session (any process may take the next request).
       registryConfig: { chunkMinLength: S3_MIN_PART_SIZE, resumableHashing: true },
@@ -38,5 +41,5 @@ export async function openStorage(options: ServerOptions): Promise<OpenedStorage
   }
   const { openLocalStorage } = await import("@stratus/storage-local");
   const storage = await openLocalStorage(options.dataDir);
-  return { ...storage, description: `data directory ${options.dataDir}`, registryConfig: {} };
+  return { ...storage, description: `data directory ${options.dataDir}`, facts: { dataDir: options.dataDir, sqlite: storage.sqliteDriver }, registryConfig: {} };
 }

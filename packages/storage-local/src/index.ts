@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { FileBlobStore } from "./file-blob-store.ts";
 import { PRIVATE_DIR_MODE, restrictModes } from "./private-files.ts";
 import { SqliteDeploymentStore } from "./sqlite-deployment-store.ts";
+import { sqliteDriver, type SqliteDriverName } from "./sqlite-driver.ts";
 import { SqliteMetadataStore } from "./sqlite-metadata-store.ts";
 import { SqliteTenantStore } from "./sqlite-tenant-store.ts";
 
@@ -18,6 +19,8 @@ export interface LocalStorage {
   tenants: SqliteTenantStore;
   /** The tenancy mode the directory was created in: in metadata.db too. */
   deployment: SqliteDeploymentStore;
+  /** Which SQLite driver opened metadata.db: better-sqlite3 where it loads, else Node's own (sqlite-driver.ts). */
+  sqliteDriver: SqliteDriverName;
   /** Closes the SQLite connections; the blob store holds nothing open between calls. */
   close(): void;
 }
@@ -54,6 +57,7 @@ export async function openLocalStorage(dataDir: string): Promise<LocalStorage> {
     metadata,
     tenants,
     deployment,
+    sqliteDriver: sqliteDriver().name,
     close: () => {
       deployment.close();
       tenants.close();
