@@ -33,6 +33,8 @@ export const OPERATOR_SETTINGS = {
   domainName: { context: "domainName", env: "STRATUS_DOMAIN_NAME", example: "registry.example.com" },
   certificateArn: { context: "certificateArn", env: "STRATUS_CERTIFICATE_ARN", example: "arn:aws:acm:<region>:<account>:certificate/<id>" },
   uploadImage: { context: "uploadImage", env: "STRATUS_UPLOAD_IMAGE", example: "codebuild" },
+  challengeFront: { context: "challengeFront", env: "STRATUS_CHALLENGE_FRONT", example: "true" },
+  frontCertificateArn: { context: "frontCertificateArn", env: "STRATUS_FRONT_CERTIFICATE_ARN", example: "arn:aws:acm:us-east-1:<account>:certificate/<id>" },
 } as const;
 export type OperatorSettings = { -readonly [K in keyof typeof OPERATOR_SETTINGS]?: string };
 
@@ -65,11 +67,20 @@ export const stageSchema = z
      * never points at a blob whose bytes are gone.
      */
     recoveryWindowDays: z.number().int().min(1).max(35).default(35),
+    /**
+     * A CloudFront distribution before the HTTP API whose Lambda@Edge function renames a 401's
+     * x-amzn-Remapped-WWW-Authenticate back to WWW-Authenticate (docs/lambda.md "Unsettled gateway
+     * behaviours"). Off by default: turn it on when `stratus doctor` reports the renamed challenge.
+     */
+    challengeFront: z.boolean().default(false),
+    /** With challengeFront and domainName: ACM certificate in us-east-1 (CloudFront's region) for domainName. */
+    frontCertificateArn: z.string().regex(CERTIFICATE_ARN, "must be an ACM certificate ARN (arn:aws:acm:us-east-1:<account>:certificate/<id>)").optional(),
     /** Keep the bucket, table and logs when the stack is deleted (and protect the table from deletion). */
     retainData: z.boolean(),
   })
   .superRefine((s, ctx) => {
-    if (!s.uploadService.enabled && !s.domainName !== !s.certificateArn) {
+    // With the front, the registry's domain is CloudFront's (frontCertificateArn); certificateArn then serves upload.<domainName> only.
+    if (!s.uploadService.enabled && !s.challengeFront && !s.domainName !== !s.certificateArn) {
       ctx.addIssue({ code: "custom", path: [s.domainName ? "certificateArn" : "domainName"], message: "domainName and certificateArn go together" });
     }
     // DESIGN.md: upload links carry their own tokens, and layers are private: never over plain HTTP.
@@ -81,6 +92,16 @@ export const stageSchema = z
     const region = s.certificateArn ? CERTIFICATE_ARN.exec(s.certificateArn)?.[1] : undefined;
     if (region && region !== s.region) {
       ctx.addIssue({ code: "custom", path: ["certificateArn"], message: `the certificate is in ${region}; API Gateway and the load balancer need one in the stage's region ${s.region}` });
+    }
+    if (s.challengeFront && s.domainName && !s.frontCertificateArn) {
+      ctx.addIssue({ code: "custom", path: ["frontCertificateArn"], message: `missing: the challenge front (CloudFront) serves ${s.domainName} with an ACM certificate in us-east-1 covering it` });
+    }
+    if (s.frontCertificateArn && !(s.challengeFront && s.domainName)) {
+      ctx.addIssue({ code: "custom", path: ["frontCertificateArn"], message: "only used with challengeFront and domainName" });
+    }
+    const frontRegion = s.frontCertificateArn ? CERTIFICATE_ARN.exec(s.frontCertificateArn)?.[1] : undefined;
+    if (frontRegion && frontRegion !== "us-east-1") {
+      ctx.addIssue({ code: "custom", path: ["frontCertificateArn"], message: `the certificate is in ${frontRegion}; CloudFront takes certificates from us-east-1 only` });
     }
     if (s.uploadService.minTasks > s.uploadService.maxTasks) ctx.addIssue({ code: "custom", path: ["uploadService"], message: "minTasks > maxTasks" });
   });
@@ -117,6 +138,9 @@ export function operatorSettings(context: (key: string) => unknown, env: NodeJS.
   return out;
 }
 
+/** `-c challengeFront=true` (or false): anything else is left for the schema to refuse. */
+const parseFlag = (value: string): boolean | string => (value === "true" ? true : value === "false" ? false : value);
+
 /**
  * The named stage with the operator's settings, validated, as the stack takes it. Throws one
  * message naming every missing or invalid setting and how to give it.
@@ -133,6 +157,8 @@ export function stageSettings(name: string, options: OperatorSettings & { repoRo
     ...input,
     ...(options.domainName ? { domainName: options.domainName } : {}),
     ...(options.certificateArn ? { certificateArn: options.certificateArn } : {}),
+    ...(options.challengeFront ? { challengeFront: parseFlag(options.challengeFront) } : {}),
+    ...(options.frontCertificateArn ? { frontCertificateArn: options.frontCertificateArn } : {}),
   });
   if (!parsed.success) {
     const how = (key: string) => {
@@ -149,6 +175,7 @@ export function stageSettings(name: string, options: OperatorSettings & { repoRo
       name: stage.name,
       ...(stage.domainName ? { domainName: stage.domainName } : {}),
       ...(stage.certificateArn ? { certificateArn: stage.certificateArn } : {}),
+      ...(stage.challengeFront ? { challengeFront: stage.frontCertificateArn ? { certificateArn: stage.frontCertificateArn } : {} } : {}),
       uploadService: {
         ...stage.uploadService,
         image: { kind: imageSource, directory: options.repoRoot, file: "infra/upload-service/Dockerfile" },

@@ -11,6 +11,7 @@ import * as logs from "aws-cdk-lib/aws-logs";
 import * as secretsmanager from "aws-cdk-lib/aws-secretsmanager";
 import { Construct } from "constructs";
 import { LAMBDA_ENV } from "../../packages/lambda/src/config.ts";
+import { ChallengeFront } from "./challenge-front.ts";
 import { LAMBDA_BUILD } from "./lambda-bundling.ts";
 import { acknowledgeObjectWildcard, acknowledgeSweepWildcards, type RegistryStorage } from "./storage.ts";
 
@@ -45,12 +46,18 @@ export interface RegistryApiProps {
   auth: { tokenSecrets: secretsmanager.ISecret; adminToken: secretsmanager.ISecret };
   /** Custom domain of the registry (registry.example.com) and its ACM certificate in the stack's region. */
   domain?: { name: string; certificateArn: string };
+  /**
+   * The challenge front (challenge-front.ts): CloudFront before the API, on the registry's domain when
+   * given (certificate in us-east-1); the registry's public URL is then the front's. Excludes `domain`.
+   */
+  front?: { domain?: { name: string; certificateArn: string } };
 }
 
 export class RegistryApi extends Construct {
   readonly api: apigw.HttpApi;
   readonly registryFunction: nodejs.NodejsFunction;
   readonly sweepFunction: nodejs.NodejsFunction;
+  readonly front: ChallengeFront | undefined;
   readonly url: string;
 
   constructor(scope: Construct, id: string, props: RegistryApiProps) {
@@ -156,7 +163,15 @@ export class RegistryApi extends Construct {
         ),
       },
     });
-    this.url = props.domain ? `https://${props.domain.name}` : stage.url.replace(/\/$/, "");
+    if (props.front && props.domain) throw new Error("the registry's domain is either the API's or the challenge front's, not both");
+    this.front = props.front ? new ChallengeFront(this, "Front", { api: this.api, ...(props.front.domain ? { domain: props.front.domain } : {}) }) : undefined;
+    if (this.front) {
+      // Behind the front the function sees the API's own Host (CloudFront forwards every header but Host),
+      // so the challenge's realm would send clients around the front: name the front's. The service stays
+      // the default "stratus", a name rather than a host (tokens, and refresh tokens clients keep, name it).
+      this.registryFunction.addEnvironment(LAMBDA_ENV.tokenRealm, `${this.front.url}/token`);
+    }
+    this.url = this.front ? this.front.url : props.domain ? `https://${props.domain.name}` : stage.url.replace(/\/$/, "");
 
     new CfnOutput(Stack.of(this), "RegistryUrl", { value: this.url, description: "The registry: docker login / push / pull against this host" });
     new CfnOutput(Stack.of(this), "ApiEndpoint", { value: this.api.apiEndpoint, description: "The execute-api endpoint (works without the custom domain)" });

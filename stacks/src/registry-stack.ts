@@ -15,6 +15,12 @@ export interface RegistryStageSettings {
   /** registry.example.com; needs certificateArn (ACM, same region) covering it and, with the upload service, upload.<domainName>. */
   domainName?: string;
   certificateArn?: string;
+  /**
+   * CloudFront before the HTTP API, restoring the 401's WWW-Authenticate (challenge-front.ts). With
+   * domainName it serves that name with certificateArn here, which must be in us-east-1; the API then
+   * keeps its execute-api URL only (the stage's certificateArn serves upload.<domainName> alone).
+   */
+  challengeFront?: { certificateArn?: string };
   uploadService: {
     enabled: boolean;
     image: UploadServiceProps["image"];
@@ -82,7 +88,11 @@ export class RegistryStack extends Stack {
         })
       : undefined;
 
-    const apiDomain = domain("");
+    const front = s.challengeFront;
+    if (front && s.domainName && !front.certificateArn) {
+      throw new Error(`stage ${s.name}: the challenge front serves ${s.domainName} through CloudFront: give frontCertificateArn, an ACM certificate in us-east-1 covering it`);
+    }
+    const apiDomain = front ? undefined : domain("");
     this.api = new RegistryApi(this, "Registry", {
       storage: this.storage,
       logRetention: s.logRetention,
@@ -92,6 +102,7 @@ export class RegistryStack extends Stack {
       auth: { tokenSecrets: this.auth.tokenSecrets, adminToken: this.auth.adminToken },
       ...(this.uploadService ? { upload: { url: this.uploadService.url, tokenSecret: this.uploadService.tokenSecret } } : {}),
       ...(apiDomain ? { domain: apiDomain } : {}),
+      ...(front ? { front: s.domainName && front.certificateArn ? { domain: { name: s.domainName, certificateArn: front.certificateArn } } : {} } : {}),
     });
   }
 }

@@ -4,9 +4,10 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { MAX_PRESIGN_SECONDS, operatorSettings, stageSchema, stageSettings, STAGES } from "../../infra/stages.ts";
 import { RegistryStack } from "../src/index.ts";
 import { REGISTRY_TIMEOUT_SECONDS } from "../src/registry-api.ts";
+import { ERROR_STATUSES_CACHED_BY_DEFAULT, FRONT_ORIGIN_READ_TIMEOUT_SECONDS } from "../src/challenge-front.ts";
 import { ALB_IDLE_SECONDS, DRAIN_SECONDS, STOP_TIMEOUT_SECONDS, UPLOAD_PATHS } from "../src/upload-service.ts";
 import { expectValidAgainstSpec } from "./support/cfn-spec.ts";
-import { ofType, PROD_SETTINGS, registryFunctions, repoRoot, statementsOfRole, type Synth, synth } from "./support/synth.ts";
+import { FRONT_CERTIFICATE_ARN, ofType, PROD_SETTINGS, registryFunctions, repoRoot, statementsOfRole, type Synth, synth } from "./support/synth.ts";
 
 // Every stage and mode docs/deploy.md names, synthesized with cdk-nag as `npm run synth` does, and
 // what a real deploy depends on: the image built from the deploy itself, HTTPS only, upload routes
@@ -17,15 +18,21 @@ let prodLocal: Synth; // ... -c uploadImage=local
 let prodBuild: Synth; // ... -c uploadImage=build (the older name of local)
 let dev: Synth;
 let devDomain: Synth; // dev with -c domainName=... -c certificateArn=...
+let devFront: Synth; // dev with -c challengeFront=true (CloudFront's own domain)
+let devFrontDomain: Synth; // ... -c domainName=... -c frontCertificateArn=... (no regional certificate: no upload service)
+let prodFront: Synth; // prod's settings with -c challengeFront=true -c frontCertificateArn=...
 beforeAll(() => {
   prod = synth("prod", PROD_SETTINGS);
   prodLocal = synth("prod", { ...PROD_SETTINGS, uploadImage: "local" });
   prodBuild = synth("prod", { ...PROD_SETTINGS, uploadImage: "build" });
   dev = synth("dev");
   devDomain = synth("dev", PROD_SETTINGS);
-}, 180_000);
+  devFront = synth("dev", { challengeFront: "true" });
+  devFrontDomain = synth("dev", { challengeFront: "true", domainName: PROD_SETTINGS.domainName, frontCertificateArn: FRONT_CERTIFICATE_ARN });
+  prodFront = synth("prod", { ...PROD_SETTINGS, challengeFront: "true", frontCertificateArn: FRONT_CERTIFICATE_ARN });
+}, 300_000);
 
-const all = () => ({ prod, prodLocal, prodBuild, dev, devDomain });
+const all = () => ({ prod, prodLocal, prodBuild, dev, devDomain, devFront, devFrontDomain, prodFront });
 const uploadUrl = `https://upload.${PROD_SETTINGS.domainName}`;
 const containerOf = (s: Synth) => (ofType(s, "AWS::ECS::TaskDefinition")[0]![1].Properties.ContainerDefinitions as Record<string, unknown>[])[0]!;
 
@@ -34,6 +41,8 @@ describe("stages and modes", () => {
     for (const [name, s] of Object.entries(all())) {
       expect(s.report.pluginReports.flatMap((r) => r.violations), name).toEqual([]);
       expectValidAgainstSpec(s.json);
+      // The challenge front's Lambda@Edge support stack (us-east-1), where there is one.
+      for (const other of Object.values(s.others)) expectValidAgainstSpec(other);
     }
   });
 
@@ -203,5 +212,109 @@ describe("recovery", () => {
         },
       });
     }
+  });
+});
+
+describe("challenge front (-c challengeFront=true)", () => {
+  const fronts = () => ({ devFront, devFrontDomain, prodFront });
+  const behaviour = (s: Synth) => (ofType(s, "AWS::CloudFront::Distribution")[0]![1].Properties.DistributionConfig as Record<string, unknown>);
+  const registryEnv = (s: Synth) =>
+    (registryFunctions(s).find(([, f]) => f.Properties.Handler === "index.handler")![1].Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+
+  it("is off unless asked for", () => {
+    for (const s of [dev, devDomain, prod]) {
+      s.template.resourceCountIs("AWS::CloudFront::Distribution", 0);
+      expect(Object.keys(s.others)).toEqual([]);
+      expect(registryEnv(s).STRATUS_TOKEN_REALM).toBeUndefined();
+    }
+  });
+
+  it("forwards every method, header but Host, query and cookie to the HTTP API over HTTPS, caching nothing", () => {
+    for (const [name, s] of Object.entries(fronts())) {
+      s.template.resourceCountIs("AWS::CloudFront::Distribution", 1);
+      const api = ofType(s, "AWS::ApiGatewayV2::Api")[0]![0];
+      const config = behaviour(s);
+      expect(config.DefaultCacheBehavior, name).toMatchObject({
+        AllowedMethods: ["GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"],
+        CachePolicyId: "4135ea2d-6df8-44a3-9df3-4b5a84be39ad", // Managed-CachingDisabled
+        OriginRequestPolicyId: "b689b0a8-53d0-40ab-baf2-68738e2966ac", // Managed-AllViewerExceptHostHeader
+        ViewerProtocolPolicy: "https-only",
+        Compress: false,
+      });
+      expect(config.Origins).toEqual([
+        expect.objectContaining({
+          DomainName: { "Fn::Select": [2, { "Fn::Split": ["/", { "Fn::GetAtt": [api, "ApiEndpoint"] }] }] },
+          CustomOriginConfig: { OriginProtocolPolicy: "https-only", OriginSSLProtocols: ["TLSv1.2"], OriginReadTimeout: FRONT_ORIGIN_READ_TIMEOUT_SECONDS },
+        }),
+      ]);
+      // Errors CloudFront would otherwise keep 10 s: a HEAD's 404 before a push must not answer the GET after it.
+      expect(config.CustomErrorResponses).toEqual(ERROR_STATUSES_CACHED_BY_DEFAULT.map((ErrorCode) => ({ ErrorCode, ErrorCachingMinTTL: 0 })));
+    }
+  });
+
+  it("runs the Lambda@Edge function on origin responses, deployed in us-east-1 by a support stack", () => {
+    for (const [name, s] of Object.entries(fronts())) {
+      const associations = (behaviour(s).DefaultCacheBehavior as { LambdaFunctionAssociations: { EventType: string; LambdaFunctionARN: { "Fn::GetAtt": [string, string] } }[] }).LambdaFunctionAssociations;
+      expect(associations.map((a) => a.EventType), name).toEqual(["origin-response"]);
+      // The version ARN comes from the support stack through CDK's cross-region reader.
+      const reader = associations[0]!.LambdaFunctionARN["Fn::GetAtt"][0];
+      expect(s.json.Resources[reader]!.Type).toBe("Custom::CrossRegionStringParameterReader");
+      expect(s.json.Resources[reader]!.Properties.Region).toBe("us-east-1");
+      const [support] = Object.values(s.others);
+      expect(Object.keys(s.others)).toHaveLength(1);
+      const fns = Object.values(support!.Resources).filter((r) => r.Type === "AWS::Lambda::Function");
+      expect(fns).toHaveLength(1);
+      expect(fns[0]!.Properties).toMatchObject({ Runtime: "nodejs22.x", Handler: "index.handler", MemorySize: 128 });
+      expect((fns[0]!.Properties.Code as { ZipFile: string }).ZipFile).toContain("x-amzn-remapped-www-authenticate");
+      expect(Object.values(support!.Resources).some((r) => r.Type === "AWS::Lambda::Version")).toBe(true);
+    }
+  });
+
+  it("becomes the registry's public URL: the challenge's realm, RegistryUrl; the service name stays", () => {
+    for (const s of [devFrontDomain, prodFront]) {
+      expect(registryEnv(s).STRATUS_TOKEN_REALM).toBe(`https://${PROD_SETTINGS.domainName}/token`);
+      s.template.hasOutput("RegistryUrl", { Value: `https://${PROD_SETTINGS.domainName}` });
+      s.template.hasOutput("FrontDomainTarget", { Value: { "Fn::GetAtt": [ofType(s, "AWS::CloudFront::Distribution")[0]![0], "DomainName"] } });
+      expect(behaviour(s)).toMatchObject({
+        Aliases: [PROD_SETTINGS.domainName],
+        ViewerCertificate: { AcmCertificateArn: FRONT_CERTIFICATE_ARN, MinimumProtocolVersion: "TLSv1.2_2021", SslSupportMethod: "sni-only" },
+      });
+      // The domain is CloudFront's now: API Gateway keeps its execute-api URL only.
+      s.template.resourceCountIs("AWS::ApiGatewayV2::DomainName", 0);
+    }
+    const distribution = ofType(devFront, "AWS::CloudFront::Distribution")[0]![0];
+    const cloudfrontUrl = { "Fn::Join": ["", ["https://", { "Fn::GetAtt": [distribution, "DomainName"] }]] };
+    devFront.template.hasOutput("RegistryUrl", { Value: cloudfrontUrl });
+    expect(registryEnv(devFront).STRATUS_TOKEN_REALM).toEqual({ "Fn::Join": ["", ["https://", { "Fn::GetAtt": [distribution, "DomainName"] }, "/token"]] });
+    expect(() => devFront.template.hasOutput("FrontDomainTarget", {})).toThrow();
+    for (const s of Object.values(fronts())) expect(registryEnv(s).STRATUS_AUTH_SERVICE).toBeUndefined();
+    // The upload service keeps its own host and regional certificate.
+    prodFront.template.hasOutput("UploadUrl", { Value: `https://upload.${PROD_SETTINGS.domainName}` });
+    prodFront.template.hasResourceProperties("AWS::ElasticLoadBalancingV2::Listener", { Certificates: [{ CertificateArn: PROD_SETTINGS.certificateArn }] });
+  });
+
+  it("acknowledges CloudFront's and Lambda@Edge's findings with reasons; TLS 1.2 where a domain lets it be chosen", () => {
+    const ids = (s: Synth) => new Set(s.acknowledged.map((a) => a.id));
+    for (const s of Object.values(fronts())) {
+      for (const id of ["AwsSolutions-CFR1", "AwsSolutions-CFR2", "AwsSolutions-CFR3", "AwsSolutions-L1"]) expect(ids(s)).toContain(id);
+      expect([...ids(s)].some((id) => id.startsWith("AwsSolutions-IAM4[Policy::") && id.includes("AWSLambdaBasicExecutionRole"))).toBe(true);
+    }
+    expect(ids(devFront)).toContain("AwsSolutions-CFR4");
+    expect(ids(prodFront)).not.toContain("AwsSolutions-CFR4");
+  });
+
+  it("needs a us-east-1 certificate for a domain: synth fails naming frontCertificateArn", () => {
+    expect(() => stageSettings("prod", { ...PROD_SETTINGS, challengeFront: "true", repoRoot })).toThrow(
+      /frontCertificateArn: missing: .*us-east-1.*-c frontCertificateArn=arn:aws:acm:us-east-1:.*STRATUS_FRONT_CERTIFICATE_ARN/,
+    );
+    expect(() => stageSettings("prod", { ...PROD_SETTINGS, challengeFront: "true", frontCertificateArn: PROD_SETTINGS.certificateArn, repoRoot })).toThrow(
+      /frontCertificateArn: the certificate is in eu-west-1; CloudFront takes certificates from us-east-1 only/,
+    );
+    expect(() => stageSettings("dev", { frontCertificateArn: FRONT_CERTIFICATE_ARN, repoRoot })).toThrow(/only used with challengeFront and domainName/);
+    expect(() => stageSettings("dev", { challengeFront: "yes", repoRoot })).toThrow(/challengeFront/);
+    const settings = stageSettings("dev", { repoRoot }).settings;
+    expect(() => new RegistryStack(new App(), "NoFrontCertificate", { settings: { ...settings, domainName: "r.example.org", challengeFront: {} }, env: { region: "eu-west-1" } })).toThrow(
+      /give frontCertificateArn/,
+    );
   });
 });

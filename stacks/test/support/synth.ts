@@ -17,11 +17,16 @@ export const PROD_SETTINGS = {
   certificateArn: "arn:aws:acm:eu-west-1:111111111111:certificate/00000000-0000-0000-0000-000000000000",
 } as const satisfies OperatorSettings;
 
+/** The challenge front's certificate: CloudFront takes ACM certificates from us-east-1 only. */
+export const FRONT_CERTIFICATE_ARN = "arn:aws:acm:us-east-1:111111111111:certificate/11111111-1111-1111-1111-111111111111";
+
 export interface Synth {
   template: Template;
   json: { Resources: Record<string, { Type: string; Properties: Record<string, unknown>; DependsOn?: unknown }>; Outputs?: Record<string, unknown> };
   report: { pluginReports: { violations: unknown[] }[] };
   acknowledged: { id: string; reason: string }[];
+  /** The app's other stacks by name: the us-east-1 support stack of the challenge front's Lambda@Edge function. */
+  others: Record<string, Synth["json"]>;
   /** Logical IDs of the secrets: multi-tenant mode's two, and the upload link key when the stage has the upload service. */
   secrets: { tokenSecrets: string; adminToken: string; uploadToken?: string };
 }
@@ -35,7 +40,8 @@ export function synth(stage: string, operator: OperatorSettings = {}): Synth {
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   const acknowledged: { id: string; reason: string }[] = [];
-  for (const node of stack.node.findAll()) {
+  // The whole app: the challenge front's support stack (us-east-1) carries acknowledgements too.
+  for (const node of app.node.findAll()) {
     for (const m of node.node.metadata.filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)) {
       for (const [key, reason] of Object.entries(m.data as Record<string, string>)) {
         // aws-cdk-lib acknowledges some of its own CloudFormation-Validate rules: not ours to check.
@@ -52,8 +58,11 @@ export function synth(stage: string, operator: OperatorSettings = {}): Synth {
   // Throws ValidationFailed when cdk-nag reports a finding nobody acknowledged.
   const assembly = app.synth();
   const json = assembly.getStackByName(stack.stackName).template as Synth["json"];
+  const others = Object.fromEntries(
+    assembly.stacks.filter((st) => st.stackName !== stack.stackName).map((st) => [st.stackName, st.template as Synth["json"]]),
+  );
   const report = JSON.parse(readFileSync(join(outdir, "validation-report.json"), "utf8")) as Synth["report"];
-  return { template: Template.fromJSON(json), json, report, acknowledged, secrets };
+  return { template: Template.fromJSON(json), json, report, acknowledged, others, secrets };
 }
 
 export const ofType = (s: Synth, type: string) => Object.entries(s.json.Resources).filter(([, r]) => r.Type === type);

@@ -27,7 +27,7 @@ export interface Verdict {
 export const FIXES = {
   url: "give the stack's RegistryUrl output (https://<domain> or the execute-api URL)",
   challenge:
-    'put a front that renames x-amzn-Remapped-WWW-Authenticate back to WWW-Authenticate before the API (docs/lambda.md "Unsettled gateway behaviours")',
+    'deploy with the challenge front: -c challengeFront=true (infra/stages.ts challengeFront; with a domain also -c frontCertificateArn=<ACM certificate in us-east-1>), CloudFront restores WWW-Authenticate (docs/deploy.md "Challenge front")',
   realm: "STRATUS_TOKEN_REALM=https://<registry host>/token (the registry's public URL behind TLS)",
   credentials: "a key of the tenant with the push role (stratus key create <tenant> --role push), given with --tenant <tenant> --key-stdin",
   blobHead: "STRATUS_HEAD_REDIRECT=true on the registry function (a blob HEAD answers 307 to a presigned S3 HEAD URL)",
