@@ -1,10 +1,10 @@
-import { createHash, randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
-import { str, repositoryPath, type Command, type CommandContext } from "../command.ts";
+import { randomBytes } from "node:crypto";
+import { str, repositoryPath, type Command } from "../command.ts";
 import { registryUrl } from "../admin-client.ts";
 import { formatBytes, json } from "../format.ts";
 import { CliError, type CliIo } from "../io.ts";
-import { dockerConfigPath, registryHost } from "./login.ts";
+import { findCredentials, type Credentials } from "./doctor-credentials.ts";
+import { describe, failed, grantedActions, isOciError, parseChallenge, sha256, type Sent } from "./doctor-http.ts";
 
 // stratus doctor: checks a live deployment the way clients use it, over plain HTTP requests, and
 // prints one verdict per check with the setting that fixes a failure. It covers what no AWS document
@@ -76,80 +76,6 @@ export const doctorCommand: Command = {
   },
 };
 
-interface Credentials {
-  user: string;
-  key: string;
-}
-
-async function findCredentials({ io, values }: CommandContext, base: URL): Promise<Credentials | undefined> {
-  const fromStdin = values["key-stdin"] === true;
-  const given = str(values, "key");
-  if (fromStdin && given !== undefined) throw new CliError("give the key with --key-stdin or --key, not both");
-  const tenant = str(values, "tenant") ?? io.env.STRATUS_TENANT;
-  if (fromStdin || given !== undefined) {
-    if (!tenant) throw new CliError("--tenant <tenant> is required with a key");
-    const key = (fromStdin ? await io.readStdin() : given!).trim();
-    if (!key) throw new CliError("the key is empty");
-    return { user: tenant, key };
-  }
-  if (io.env.STRATUS_API_KEY) {
-    if (!tenant) throw new CliError("STRATUS_API_KEY needs STRATUS_TENANT (or --tenant): the user name of the key");
-    return { user: tenant, key: io.env.STRATUS_API_KEY };
-  }
-  // The docker config, as `stratus login` or `docker login` left it.
-  const host = registryHost(base.href);
-  let config: { auths?: Record<string, { auth?: string }> };
-  try {
-    config = JSON.parse(await readFile(dockerConfigPath(io), "utf8")) as typeof config;
-  } catch {
-    return undefined;
-  }
-  const auth = config.auths?.[host]?.auth ?? config.auths?.[`https://${host}`]?.auth;
-  if (!auth) return undefined;
-  const decoded = Buffer.from(auth, "base64").toString("utf8");
-  const colon = decoded.indexOf(":");
-  if (colon < 0) return undefined;
-  const user = decoded.slice(0, colon);
-  if (tenant && tenant !== user) throw new CliError(`the docker config's key for ${host} is tenant ${user}'s, not ${tenant}'s: give the key with --key-stdin`);
-  return { user, key: decoded.slice(colon + 1) };
-}
-
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: Buffer;
-}
-
-type Sent = Answer | { error: string; code?: string };
-
-const failed = (a: Sent): a is { error: string; code?: string } => "error" in a;
-
-/** "BLOB_UPLOAD_INVALID: …" from an OCI error body, `{"message":…}` from a gateway's, else the status. */
-function describe(a: Sent): string {
-  if (failed(a)) return a.error;
-  const text = a.body.toString("utf8");
-  try {
-    const parsed = JSON.parse(text) as { errors?: { code?: string; message?: string }[]; message?: string };
-    const e = parsed.errors?.[0];
-    if (e) return `HTTP ${a.status} ${e.code}: ${e.message}`;
-    if (parsed.message) return `HTTP ${a.status} ${JSON.stringify({ message: parsed.message })} from the gateway, not the registry`;
-  } catch {
-    // not JSON
-  }
-  return `HTTP ${a.status}${text ? ` ${JSON.stringify(text.slice(0, 120))}` : ""}`;
-}
-
-const isOciError = (a: Sent) => !failed(a) && /^\s*\{\s*"errors"/.test(a.body.toString("utf8"));
-const sha256 = (bytes: Uint8Array) => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
-
-/** The parameters of a `Bearer realm="…",service="…"` challenge. */
-function parseChallenge(value: string): Record<string, string> | undefined {
-  const match = /^\s*Bearer\s+(.*)$/i.exec(value);
-  if (!match) return undefined;
-  const params: Record<string, string> = {};
-  for (const m of match[1]!.matchAll(/([a-zA-Z_]+)="([^"]*)"/g)) params[m[1]!.toLowerCase()] = m[2]!;
-  return params;
-}
 
 class Doctor {
   private readonly verdicts: Verdict[] = [];
@@ -532,16 +458,5 @@ class Doctor {
     if (left.length === 0) return this.verdict("ok", check, `deleted what doctor pushed to ${this.repository}`);
     const why = this.mayDelete ? refusals[0]! : "the key may not delete";
     this.verdict("warn", check, `${this.repository} keeps ${left.join(", ")} (${why})`, FIXES.cleanup.replace("<repository>", this.repository));
-  }
-}
-
-/** The actions a Docker registry token grants on `repository`, from its claims (not verified: only to explain a refusal). */
-function grantedActions(token: string, repository: string): string[] | undefined {
-  try {
-    const claims = JSON.parse(Buffer.from(token.split(".")[1]!, "base64url").toString("utf8")) as { access?: { type: string; name: string; actions: string[] }[] };
-    if (!Array.isArray(claims.access)) return undefined;
-    return claims.access.filter((a) => a.type === "repository" && a.name === repository).flatMap((a) => a.actions);
-  } catch {
-    return undefined;
   }
 }
