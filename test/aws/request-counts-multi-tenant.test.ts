@@ -1,15 +1,11 @@
 import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { CreateBucketCommand, type S3Client } from "@aws-sdk/client-s3";
-import { DeleteTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRegistry, MediaType, TokenKeySet, type Registry } from "@stratus/core";
-import { createS3Client, DEFAULT_PART_SIZE, openAwsStorage, S3_MIN_PART_SIZE, type AwsStorage } from "@stratus/storage-aws";
+import { DEFAULT_PART_SIZE, openAwsStorage, S3_MIN_PART_SIZE, type AwsStorage } from "@stratus/storage-aws";
 import { GENERATION_TTL_MS } from "../../packages/core/src/auth/tenant-generations.ts";
-import { createTable } from "../../packages/storage-aws/src/dynamo-table.ts";
-import { removeBucket } from "../../packages/storage-aws/test/s3-fixture.ts";
-import { awsBackends, uniqueName } from "./support/backends.ts";
+import { scratchStorage, type ScratchStorage } from "./support/backends.ts";
 import { countRequests, type RequestCounter } from "./support/request-counter.ts";
 import { countS3Requests, type S3RequestCounter } from "./support/s3-request-counter.ts";
 import { MULTI_TENANT_MEASUREMENTS_FILE, type OperationMeasure, type RegistryCall } from "./support/request-measures.ts";
@@ -39,7 +35,7 @@ interface Blob {
 const blobOf = (bytes: Uint8Array): Blob => ({ bytes, digest: sha256(bytes) });
 
 describe("AWS requests of client sessions in multi-tenant mode (DynamoDB Local, radosgw)", () => {
-  let admin: { s3: S3Client; dynamo: DynamoDBClient };
+  let scratch: ScratchStorage | undefined;
   let bucket: string;
   let table: string;
   let storage: AwsStorage;
@@ -65,14 +61,10 @@ describe("AWS requests of client sessions in multi-tenant mode (DynamoDB Local, 
   );
 
   beforeAll(async () => {
-    const b = awsBackends();
-    const credentials = { accessKeyId: b.accessKeyId, secretAccessKey: b.secretAccessKey };
-    admin = { s3: createS3Client({ region: b.region, endpoint: b.s3Endpoint, credentials }), dynamo: new DynamoDBClient({ region: b.region, endpoint: b.dynamoEndpoint, credentials }) };
-    bucket = uniqueName("stratus-cost-mt");
-    table = uniqueName("stratus-cost-mt");
-    await Promise.all([admin.s3.send(new CreateBucketCommand({ Bucket: bucket })), createTable(admin.dynamo, table)]);
-    const s3 = createS3Client({ region: b.region, endpoint: b.s3Endpoint, credentials });
-    const dynamo = new DynamoDBClient({ region: b.region, endpoint: b.dynamoEndpoint, credentials });
+    scratch = await scratchStorage("stratus-cost-mt");
+    ({ bucket, table } = scratch);
+    const b = scratch.backends;
+    const { s3, dynamo } = scratch.clients();
     dynamoCounter = countRequests(dynamo);
     s3Counter = countS3Requests(s3);
     storage = openAwsStorage({ bucket, table, region: b.region, presignSeconds: 900, uploadTtlSeconds: 24 * 3600, s3Client: s3, dynamoClient: dynamo });
@@ -97,11 +89,7 @@ describe("AWS requests of client sessions in multi-tenant mode (DynamoDB Local, 
     dynamoCounter?.detach();
     s3Counter?.detach();
     storage?.close();
-    if (!admin) return;
-    await removeBucket(admin.s3, bucket).catch(() => undefined);
-    await admin.dynamo.send(new DeleteTableCommand({ TableName: table })).catch(() => undefined);
-    admin.s3.destroy();
-    admin.dynamo.destroy();
+    await scratch?.remove();
   });
 
   async function send(method: string, path: string, route: string, init: { body?: Uint8Array; headers?: Record<string, string> } = {}): Promise<Response> {

@@ -1,17 +1,14 @@
 import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { CreateBucketCommand } from "@aws-sdk/client-s3";
 import type { S3Client } from "@aws-sdk/client-s3";
-import { DeleteTableCommand, DynamoDBClient, ScanCommand } from "@aws-sdk/client-dynamodb";
+import { DynamoDBClient, ScanCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MediaType, OpenOnLoopbackAuthorizer, createRegistry } from "@stratus/core";
 import type { Registry } from "@stratus/core";
-import { createS3Client, openAwsStorage, DEFAULT_PART_SIZE } from "@stratus/storage-aws";
+import { openAwsStorage, DEFAULT_PART_SIZE } from "@stratus/storage-aws";
 import type { AwsStorage } from "@stratus/storage-aws";
-import { createTable } from "../../packages/storage-aws/src/dynamo-table.ts";
-import { removeBucket } from "../../packages/storage-aws/test/s3-fixture.ts";
-import { awsBackends, uniqueName } from "./support/backends.ts";
+import { scratchStorage, type ScratchStorage } from "./support/backends.ts";
 import { itemSize } from "./support/dynamo-units.ts";
 import { countRequests, type RequestCounter } from "./support/request-counter.ts";
 import { countS3Requests, type S3RequestCounter } from "./support/s3-request-counter.ts";
@@ -121,7 +118,7 @@ const smallLayers = (seed: number) => Array.from({ length: LAYERS }, (_, i) => b
 describe("AWS requests per registry operation (DynamoDB Local, radosgw)", () => {
   const repository = "acme/app";
   const base = "http://registry.test";
-  let admin: { s3: S3Client; dynamo: DynamoDBClient };
+  let scratch: ScratchStorage | undefined;
   let bucket: string;
   let table: string;
   let s3: S3Client;
@@ -136,18 +133,11 @@ describe("AWS requests per registry operation (DynamoDB Local, radosgw)", () => 
   const images: Record<string, Image> = {};
 
   beforeAll(async () => {
-    const backends = awsBackends();
-    const credentials = { accessKeyId: backends.accessKeyId, secretAccessKey: backends.secretAccessKey };
     // Tables and buckets are made through clients of their own: only the registry's requests are counted.
-    admin = {
-      s3: createS3Client({ region: backends.region, endpoint: backends.s3Endpoint, credentials }),
-      dynamo: new DynamoDBClient({ region: backends.region, endpoint: backends.dynamoEndpoint, credentials }),
-    };
-    bucket = uniqueName("stratus-cost");
-    table = uniqueName("stratus-cost");
-    await Promise.all([admin.s3.send(new CreateBucketCommand({ Bucket: bucket })), createTable(admin.dynamo, table)]);
-    s3 = createS3Client({ region: backends.region, endpoint: backends.s3Endpoint, credentials });
-    dynamo = new DynamoDBClient({ region: backends.region, endpoint: backends.dynamoEndpoint, credentials });
+    scratch = await scratchStorage("stratus-cost");
+    ({ bucket, table } = scratch);
+    const backends = scratch.backends;
+    ({ s3, dynamo } = scratch.clients());
     dynamoCounter = countRequests(dynamo);
     s3Counter = countS3Requests(s3);
     storage = openAwsStorage({ bucket, table, region: backends.region, presignSeconds: 900, uploadTtlSeconds: 24 * 3600, s3Client: s3, dynamoClient: dynamo });
@@ -163,12 +153,7 @@ describe("AWS requests per registry operation (DynamoDB Local, radosgw)", () => 
     storage?.close();
     s3?.destroy();
     dynamo?.destroy();
-    if (!admin) return;
-    // radosgw and DynamoDB Local keep everything in memory for the rest of the run.
-    await removeBucket(admin.s3, bucket).catch(() => undefined);
-    await admin.dynamo.send(new DeleteTableCommand({ TableName: table })).catch(() => undefined);
-    admin.s3.destroy();
-    admin.dynamo.destroy();
+    await scratch?.remove();
   });
 
   async function send(method: string, path: string, route: string, init: { body?: Uint8Array; headers?: Record<string, string> } = {}): Promise<Response> {
@@ -398,7 +383,7 @@ describe("AWS requests per registry operation (DynamoDB Local, radosgw)", () => 
     let bytes = 0;
     let start: Record<string, any> | undefined;
     do {
-      const out = await admin.dynamo.send(new ScanCommand({ TableName: table, ConsistentRead: true, ...(start ? { ExclusiveStartKey: start } : {}) }));
+      const out = await scratch!.admin.dynamo.send(new ScanCommand({ TableName: table, ConsistentRead: true, ...(start ? { ExclusiveStartKey: start } : {}) }));
       for (const item of out.Items ?? []) {
         items++;
         // DynamoDB bills storage per item size plus 100 bytes of overhead per item.

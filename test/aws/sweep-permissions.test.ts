@@ -1,16 +1,13 @@
 import { randomBytes } from "node:crypto";
-import { CreateBucketCommand, type S3Client } from "@aws-sdk/client-s3";
-import { DeleteTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { App, RemovalPolicy, Stack } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
 import * as iam from "aws-cdk-lib/aws-iam";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRegistry, OpenOnLoopbackAuthorizer, type Registry } from "@stratus/core";
-import { createS3Client, openAwsStorage, S3_MIN_PART_SIZE, type AwsStorage } from "@stratus/storage-aws";
-import { IDLE_INDEX, createTable } from "../../packages/storage-aws/src/dynamo-table.ts";
-import { removeBucket } from "../../packages/storage-aws/test/s3-fixture.ts";
+import { openAwsStorage, S3_MIN_PART_SIZE, type AwsStorage } from "@stratus/storage-aws";
+import { IDLE_INDEX } from "../../packages/storage-aws/src/dynamo-table.ts";
 import { RegistryStorage } from "../../stacks/src/storage.ts";
-import { awsBackends, uniqueName } from "./support/backends.ts";
+import { scratchStorage, type ScratchStorage } from "./support/backends.ts";
 
 // The upload sweep's IAM grant (stacks/src/storage.ts grantSweepAccess) against what the sweep
 // really sends: sessions in every staging state expire, the sweep runs, and each request it made
@@ -37,7 +34,7 @@ interface Needed {
 }
 
 describe("the upload sweep's grant", () => {
-  let admin: { s3: S3Client; dynamo: DynamoDBClient };
+  let scratch: ScratchStorage | undefined;
   let bucket: string;
   let table: string;
   let storage: AwsStorage;
@@ -47,14 +44,10 @@ describe("the upload sweep's grant", () => {
   const needed: Needed[] = [];
 
   beforeAll(async () => {
-    const b = awsBackends();
-    const credentials = { accessKeyId: b.accessKeyId, secretAccessKey: b.secretAccessKey };
-    admin = { s3: createS3Client({ region: b.region, endpoint: b.s3Endpoint, credentials }), dynamo: new DynamoDBClient({ region: b.region, endpoint: b.dynamoEndpoint, credentials }) };
-    bucket = uniqueName("stratus-sweep-iam");
-    table = uniqueName("stratus-sweep-iam");
-    await Promise.all([admin.s3.send(new CreateBucketCommand({ Bucket: bucket })), createTable(admin.dynamo, table)]);
-    const s3 = createS3Client({ region: b.region, endpoint: b.s3Endpoint, credentials });
-    const dynamo = new DynamoDBClient({ region: b.region, endpoint: b.dynamoEndpoint, credentials });
+    scratch = await scratchStorage("stratus-sweep-iam");
+    ({ bucket, table } = scratch);
+    const b = scratch.backends;
+    const { s3, dynamo } = scratch.clients();
     s3.middlewareStack.add(
       (next, context) => async (args) => {
         if (recording) {
@@ -91,11 +84,7 @@ describe("the upload sweep's grant", () => {
 
   afterAll(async () => {
     storage?.close();
-    if (!admin) return;
-    await removeBucket(admin.s3, bucket).catch(() => undefined);
-    await admin.dynamo.send(new DeleteTableCommand({ TableName: table })).catch(() => undefined);
-    admin.s3.destroy();
-    admin.dynamo.destroy();
+    await scratch?.remove();
   });
 
   const send = (method: string, path: string, body?: Uint8Array) =>
