@@ -134,13 +134,7 @@ export class RegistryStorage extends Construct {
         resources: [this.table.tableArn],
       }),
     );
-    grantee.grantPrincipal.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: "IdleUploadsIndex",
-        actions: ["dynamodb:Query"],
-        resources: [`${this.table.tableArn}/index/${IDLE_INDEX.name}`],
-      }),
-    );
+    this.grantIdleIndexQuery(grantee);
   }
 
   /**
@@ -183,6 +177,11 @@ export class RegistryStorage extends Construct {
         resources: [this.table.tableArn],
       }),
     );
+    this.grantIdleIndexQuery(grantee);
+  }
+
+  /** Query on the idle-uploads index: the sweep's way to find expired sessions (both roles run it). */
+  private grantIdleIndexQuery(grantee: iam.IGrantable): void {
     grantee.grantPrincipal.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: "IdleUploadsIndex",
