@@ -1,9 +1,7 @@
-import { randomUUID } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { digestOf } from "@stratus/core";
-import type {
-  BlobRecord, Digest, ManifestRecord, MetadataStore, QuotaOutcome, RepositoryName, Tag, TenantId, TenantLimits, UploadId, UploadSession,
-} from "@stratus/core";
+import type { BlobRecord, MetadataStore, QuotaOutcome } from "@stratus/core";
+import { acme, blob, digest, globex, limited, manifest, OCI_MANIFEST, repo, session, tag } from "./metadata-records.ts";
 
 // Every behaviour core relies on from a MetadataStore, written against the port only: SQLite runs it
 // here, DynamoDB (Local) runs the very same suite.
@@ -11,39 +9,6 @@ import type {
 export interface MetadataStoreFixture {
   store: MetadataStore;
   cleanup(): Promise<void>;
-}
-
-const acme = "acme" as TenantId;
-const globex = "globex" as TenantId;
-const repo = (name: string) => name as RepositoryName;
-const tag = (name: string) => name as Tag;
-const digest = (seed: string): Digest => digestOf(new TextEncoder().encode(seed));
-const blob = (seed: string, size = seed.length): BlobRecord => ({ digest: digest(seed), size });
-
-const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
-const UNLIMITED = Number.MAX_SAFE_INTEGER;
-
-/** Limits with only the given ones set: a test of one limit never trips another. */
-const limited = (set: Partial<TenantLimits>): TenantLimits => ({
-  repositories: UNLIMITED, storedBytes: UNLIMITED, manifestsPerRepository: UNLIMITED, uploadSessions: UNLIMITED, ...set,
-});
-
-function manifest(repository: RepositoryName, body: string, extra: Partial<ManifestRecord> = {}): ManifestRecord {
-  const bytes = new TextEncoder().encode(body);
-  return { repository, digest: digestOf(bytes), mediaType: OCI_MANIFEST, bytes, createdAt: 1_000, ...extra };
-}
-
-function session(overrides: Partial<UploadSession> = {}): UploadSession {
-  return {
-    id: randomUUID() as UploadId,
-    repository: repo("acme/web"),
-    tenant: acme,
-    size: 0,
-    staging: {},
-    createdAt: 1_000,
-    updatedAt: 1_000,
-    ...overrides,
-  };
 }
 
 export function metadataStoreContract(name: string, make: () => Promise<MetadataStoreFixture>): void {

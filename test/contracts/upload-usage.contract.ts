@@ -1,7 +1,6 @@
-import { randomUUID } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { digestOf } from "@stratus/core";
-import type { BlobRecord, Digest, ManifestRecord, MetadataStore, RepositoryName, Tag, TenantId, TenantLimits, UploadId, UploadSession } from "@stratus/core";
+import type { MetadataStore, RepositoryName, Tag, TenantLimits, UploadSession } from "@stratus/core";
+import { acme, blob, globex, limited, manifest, session } from "./metadata-records.ts";
 import type { MetadataStoreFixture } from "./metadata-store.contract.ts";
 
 // The MetadataStore's upload bounds (issue 10, item 4), against the port only, run on every adapter
@@ -9,24 +8,8 @@ import type { MetadataStoreFixture } from "./metadata-store.contract.ts";
 // the sessions, stored plus staged bytes stay within storedBytes, open sessions within
 // uploadSessions, also under races, and a committing session's bytes count once.
 
-const acme = "acme" as TenantId;
-const globex = "globex" as TenantId;
 const web = "acme/web" as RepositoryName;
 const api = "acme/api" as RepositoryName;
-const UNLIMITED = Number.MAX_SAFE_INTEGER;
-const limited = (set: Partial<TenantLimits>): TenantLimits => ({
-  repositories: UNLIMITED, storedBytes: UNLIMITED, manifestsPerRepository: UNLIMITED, uploadSessions: UNLIMITED, ...set,
-});
-const blob = (seed: string, size: number): BlobRecord => ({ digest: digestOf(new TextEncoder().encode(seed)) as Digest, size });
-
-function session(overrides: Partial<UploadSession> = {}): UploadSession {
-  return { id: randomUUID() as UploadId, repository: web, tenant: acme, size: 0, staging: {}, createdAt: 1_000, updatedAt: 1_000, ...overrides };
-}
-
-function manifest(body: string): ManifestRecord {
-  const bytes = new TextEncoder().encode(body);
-  return { repository: web, digest: digestOf(bytes), mediaType: "application/vnd.oci.image.manifest.v1+json", bytes, createdAt: 1_000 };
-}
 
 /** Grows a session by `bytes` from its stored size, as core saves a chunk. */
 async function grow(store: MetadataStore, s: UploadSession, bytes: number, limits?: TenantLimits) {
@@ -115,7 +98,7 @@ export function uploadUsageContract(name: string, make: () => Promise<MetadataSt
       expect(await store.updateUpload({ ...a, size: 500 }, 0, limits)).toBe(false);
       // A blob or manifest the staged bytes leave no room for is refused too; a session going gives the room back.
       expect(await store.commitBlob(acme, api, blob("new", 1), limits)).toEqual({ ok: false, limit: "storedBytes", max: 1_000, usage: 600, stagedBytes: 400 });
-      expect(await store.putManifest(acme, manifest('{"m":1}'), ["v1" as Tag], limits)).toMatchObject({ ok: false, limit: "storedBytes", stagedBytes: 400 });
+      expect(await store.putManifest(acme, manifest(web, '{"m":1}'), ["v1" as Tag], limits)).toMatchObject({ ok: false, limit: "storedBytes", stagedBytes: 400 });
       await store.deleteUpload(a.id);
       expect(await store.commitBlob(acme, api, blob("new", 300), limits)).toEqual({ ok: true });
       expect(await store.uploadUsage(acme)).toEqual({ sessions: 1, stagedBytes: 100, storedBytes: 900 });
