@@ -4,9 +4,7 @@ import { join } from "node:path";
 import { expect, test } from "vitest";
 import { openLocalStorage } from "../../packages/storage-local/src/index.ts";
 import { selectSqliteDriver, sqliteDriver } from "../../packages/storage-local/src/sqlite-driver.ts";
-import { SqliteDeploymentStore } from "../../packages/storage-local/src/sqlite-deployment-store.ts";
-import { SqliteMetadataStore } from "../../packages/storage-local/src/sqlite-metadata-store.ts";
-import { SqliteTenantStore } from "../../packages/storage-local/src/sqlite-tenant-store.ts";
+import { deploymentFixture, metadataFixture, tenantFixture } from "../../packages/storage-local/test/sqlite-fixtures.ts";
 import { deploymentStoreContract } from "../contracts/deployment-store.contract.ts";
 import { metadataStoreContract } from "../contracts/metadata-store.contract.ts";
 import { tenantStoreContract } from "../contracts/tenant-store.contract.ts";
@@ -29,34 +27,7 @@ test("the stores of this file run on node:sqlite", async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const metadataFixture = async () => {
-  const dir = await dataDir("stratus-node-sqlite-");
-  const store = new SqliteMetadataStore({ dataDir: dir });
-  return { store, cleanup: async () => { store.close(); await rm(dir, { recursive: true, force: true }); } };
-};
 metadataStoreContract("SqliteMetadataStore on node:sqlite", metadataFixture);
 uploadUsageContract("SqliteMetadataStore on node:sqlite", metadataFixture);
-
-tenantStoreContract("SqliteTenantStore on node:sqlite", async () => {
-  const dir = await dataDir("stratus-node-sqlite-");
-  const store = new SqliteTenantStore({ dataDir: dir });
-  return { store, cleanup: async () => { store.close(); await rm(dir, { recursive: true, force: true }); } };
-});
-
-deploymentStoreContract("SqliteDeploymentStore on node:sqlite", async () => {
-  const dir = await dataDir("stratus-node-sqlite-");
-  const opened: SqliteDeploymentStore[] = [];
-  const open = () => {
-    const store = new SqliteDeploymentStore({ dataDir: dir });
-    opened.push(store);
-    return store;
-  };
-  return {
-    store: open(),
-    another: async () => open(),
-    cleanup: async () => {
-      for (const store of opened) store.close();
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-});
+tenantStoreContract("SqliteTenantStore on node:sqlite", tenantFixture);
+deploymentStoreContract("SqliteDeploymentStore on node:sqlite", deploymentFixture);

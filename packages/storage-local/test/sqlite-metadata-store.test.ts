@@ -9,25 +9,14 @@ import type { RepositoryName, Tag, TenantId, UploadId } from "@stratus/core";
 import { metadataStoreContract } from "../../../test/contracts/metadata-store.contract.ts";
 import { uploadUsageContract } from "../../../test/contracts/upload-usage.contract.ts";
 import { SqliteMetadataStore } from "../src/sqlite-metadata-store.ts";
+import { metadataFixture } from "./sqlite-fixtures.ts";
 
 async function tempDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), "stratus-sqlite-"));
 }
 
-async function sqliteFixture() {
-  const dataDir = await tempDir();
-  const store = new SqliteMetadataStore({ dataDir });
-  return {
-    store,
-    cleanup: async () => {
-      store.close();
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
-metadataStoreContract("SqliteMetadataStore", sqliteFixture);
-uploadUsageContract("SqliteMetadataStore", sqliteFixture);
+metadataStoreContract("SqliteMetadataStore", metadataFixture);
+uploadUsageContract("SqliteMetadataStore", metadataFixture);
 
 describe("SqliteMetadataStore on disk", () => {
   const web = "acme/web" as RepositoryName;

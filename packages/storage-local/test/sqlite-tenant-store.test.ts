@@ -10,22 +10,13 @@ import { tenantStoreContract } from "../../../test/contracts/tenant-store.contra
 import { openLocalStorage } from "../src/index.ts";
 import { SqliteMetadataStore } from "../src/sqlite-metadata-store.ts";
 import { SqliteTenantStore } from "../src/sqlite-tenant-store.ts";
+import { tenantFixture } from "./sqlite-fixtures.ts";
 
 async function tempDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), "stratus-tenants-"));
 }
 
-tenantStoreContract("SqliteTenantStore", async () => {
-  const dataDir = await tempDir();
-  const store = new SqliteTenantStore({ dataDir });
-  return {
-    store,
-    cleanup: async () => {
-      store.close();
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
-});
+tenantStoreContract("SqliteTenantStore", tenantFixture);
 
 describe("SqliteTenantStore on disk", () => {
   const acme = "acme" as TenantId;
