@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { buildImageLayout, type BuiltImage } from "../support/oci-layout.ts";
 import { authFileHosts, failure, runWithInput, startMultiTenantServer, tokenRequests, type MultiTenantServer } from "./multi-tenant.ts";
-import { describeWithTools, isolatedToolEnv, run, type ToolEnv } from "./tools.ts";
+import { describeWithTools, isolatedToolEnv, podmanArgs, run, type ToolEnv } from "./tools.ts";
 
 // podman through the login flow of a multi-tenant registry (DESIGN.md "Auth"): `podman login` with a
 // tenant's push key into a private auth file, push (chunked PATCHes, each behind a Bearer token), pull
@@ -23,18 +23,7 @@ describeWithTools(["podman"], "podman through the token flow of a multi-tenant r
   let pushKey: string;
   let authFile: string;
 
-  // As in podman.test.ts: everything podman keeps stays under the scratch dir; no container is run.
-  const podmanArgs = (args: string[]) => [
-    "--root", join(tools.dir, "storage"),
-    "--runroot", join(tools.dir, "runroot"),
-    "--tmpdir", join(tools.dir, "libpod-tmp"),
-    "--storage-driver", "vfs",
-    "--cgroup-manager", "cgroupfs",
-    "--events-backend", "none",
-    "--log-level", "error",
-    ...args,
-  ];
-  const podman = (...args: string[]) => run("podman", podmanArgs(args), tools.env, 45_000);
+  const podman = (...args: string[]) => run("podman", podmanArgs(tools, args), tools.env, 45_000);
   const imageRef = (repoAndTag: string) => `${server.host}/${repoAndTag}`;
   const imageIds = async () => (await podman("images", "--quiet", "--no-trunc")).split("\n").map((l) => l.trim()).filter(Boolean);
   const seenSince = (from: number) => server.requests.slice(from);
@@ -61,7 +50,7 @@ describeWithTools(["podman"], "podman through the token flow of a multi-tenant r
 
     const from = server.requests.length;
     // --password-stdin, as the docs tell users to (the key never appears in the process list).
-    expect(await runWithInput("podman", podmanArgs(["login", "--tls-verify=false", "--authfile", authFile, "-u", "acme", "--password-stdin", server.host]), tools.env, pushKey, 45_000)).toMatch(/Login Succeeded/);
+    expect(await runWithInput("podman", podmanArgs(tools, ["login", "--tls-verify=false", "--authfile", authFile, "-u", "acme", "--password-stdin", server.host]), tools.env, pushKey, 45_000)).toMatch(/Login Succeeded/);
     expect(Buffer.from((await authFileHosts(authFile))[server.host]?.auth ?? "", "base64").toString("utf8")).toBe(`acme:${pushKey}`);
     expect(tokenRequests(seenSince(from)).map((t) => [t.method, t.credentials, t.status])).toEqual([["GET", "basic", 200]]);
   });

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { buildImageLayout, type BuiltImage } from "../support/oci-layout.ts";
 import { sha256, startRecordingServer, type RecordingServer } from "./server.ts";
-import { describeWithTools, isolatedToolEnv, run, type ToolEnv } from "./tools.ts";
+import { describeWithTools, isolatedToolEnv, podmanArgs, run, type ToolEnv } from "./tools.ts";
 
 // podman against the local server: load an image from an OCI layout into a private store, push it (podman
 // compresses as it goes and sends each layer as one PATCH with Transfer-Encoding: chunked), remove it,
@@ -19,24 +19,7 @@ describeWithTools(["podman"], "podman against the local registry", () => {
   let pushedDigest: string;
   let layout: string;
 
-  // Everything podman keeps goes under the scratch dir. vfs works without overlay/fuse support, cgroupfs
-  // and no events backend without systemd; no container is ever run.
-  const podman = (...args: string[]) =>
-    run(
-      "podman",
-      [
-        "--root", join(tools.dir, "storage"),
-        "--runroot", join(tools.dir, "runroot"),
-        "--tmpdir", join(tools.dir, "libpod-tmp"),
-        "--storage-driver", "vfs",
-        "--cgroup-manager", "cgroupfs",
-        "--events-backend", "none",
-        "--log-level", "error",
-        ...args,
-      ],
-      tools.env,
-      120_000,
-    );
+  const podman = (...args: string[]) => run("podman", podmanArgs(tools, args), tools.env, 120_000);
   const imageRef = (repoAndTag: string) => `${server.host}/${repoAndTag}`;
   const imageIds = async () =>
     (await podman("images", "--quiet", "--no-trunc")).split("\n").map((l) => l.trim()).filter(Boolean);

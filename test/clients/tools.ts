@@ -95,6 +95,23 @@ export async function isolatedToolEnv(prefix: string): Promise<ToolEnv> {
   return { dir, env };
 }
 
+/**
+ * podman's arguments with everything it keeps under the tool env's scratch dir: vfs works without
+ * overlay/fuse support, cgroupfs and no events backend without systemd; no container is ever run.
+ */
+export function podmanArgs(tools: ToolEnv, args: string[]): string[] {
+  return [
+    "--root", join(tools.dir, "storage"),
+    "--runroot", join(tools.dir, "runroot"),
+    "--tmpdir", join(tools.dir, "libpod-tmp"),
+    "--storage-driver", "vfs",
+    "--cgroup-manager", "cgroupfs",
+    "--events-backend", "none",
+    "--log-level", "error",
+    ...args,
+  ];
+}
+
 export class ToolError extends Error {
   constructor(
     message: string,

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { LAMBDA_ENV } from "../../packages/lambda/src/config.ts";
 import { AdminClient, failure } from "../clients/multi-tenant.ts";
 import { layoutBlobs, layoutRef } from "../clients/server.ts";
-import { describeWithTools, isolatedToolEnv, run, type ToolEnv } from "../clients/tools.ts";
+import { describeWithTools, isolatedToolEnv, podmanArgs, run, type ToolEnv } from "../clients/tools.ts";
 import { freePort } from "../support/free-ports.ts";
 import { buildImageLayout, type BuiltImage } from "../support/oci-layout.ts";
 import { ALL_PESSIMISTIC, type EmulatorOptions } from "./support/api-gateway-emulator.ts";
@@ -165,23 +165,7 @@ describeWithTools(["podman"], "podman behind a gateway that refuses chunked requ
   let tools: ToolEnv;
   let image: BuiltImage;
   let loaded: string;
-  // As test/clients/podman.test.ts: everything podman keeps under the scratch dir, vfs, no systemd.
-  const podman = (...args: string[]) =>
-    run(
-      "podman",
-      [
-        "--root", join(tools.dir, "storage"),
-        "--runroot", join(tools.dir, "runroot"),
-        "--tmpdir", join(tools.dir, "libpod-tmp"),
-        "--storage-driver", "vfs",
-        "--cgroup-manager", "cgroupfs",
-        "--events-backend", "none",
-        "--log-level", "error",
-        ...args,
-      ],
-      tools.env,
-      120_000,
-    );
+  const podman = (...args: string[]) => run("podman", podmanArgs(tools, args), tools.env, 120_000);
   const push = (d: Deployed, tag: string) => podman("push", "--tls-verify=false", "--creds", `acme:${d.pushKey}`, loaded, `${d.host}/${REPO}:${tag}`);
 
   beforeAll(async () => {
