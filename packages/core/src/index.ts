@@ -9,6 +9,7 @@ export { parseRepositoryName, parseTag, isTag, namespaceOf, type RepositoryName,
 export { MediaType, EMPTY_BLOB } from "./oci/media-types.ts";
 export { parseManifest, type ParsedManifest, type Descriptor } from "./oci/manifest-schema.ts";
 export { rawPathProblem } from "./http/raw-path.ts";
+export { requestLogFields, type RequestLogFacts } from "./http/request-log.ts";
 export { OpenOnLoopbackAuthorizer, isLoopbackAddress } from "./open-on-loopback.ts";
 export { UploadLinks, type UploadLinksOptions } from "./http/upload-links.ts";
 export { TokenKeySet, MIN_TOKEN_SECRET_LENGTH } from "./auth/token-keys.ts";

@@ -1,13 +1,9 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
-import type { RequestContext } from "@stratus/core";
+import { requestLogFields, type RequestContext } from "@stratus/core";
 
-// One JSON line per request, with the Node server's fields (packages/server/src/request-log.ts,
+// One JSON line per request, with the Node server's fields (core's requestLogFields,
 // docs/operations.md "Logs"): Lambda sends stdout to CloudWatch Logs, where Logs Insights queries
-// both alike. What it never holds: the query string (upload links carry tokens there), any header
-// but the user agent, any secret; the caller is named by tenant and key id only.
-
-/** A user agent longer than this is cut: it is the client's own text, and lines stay small. */
-const USER_AGENT_MAX = 256;
+// both alike.
 
 export type RequestLogSink = (entry: Record<string, unknown>) => void;
 
@@ -33,16 +29,17 @@ export function requestLogEntry({ event, result, requestId, bytesIn, startedAt, 
   return {
     level: "info",
     msg: "request",
-    ...(requestId ? { requestId } : {}),
-    method: http.method.toUpperCase(),
-    path: event.rawPath,
-    status: result.statusCode,
-    bytesIn,
-    bytesOut: result.isBase64Encoded ? Buffer.byteLength(body, "base64") : Buffer.byteLength(body),
-    ms: Math.round((performance.now() - startedAt) * 1000) / 1000,
-    remoteAddress: http.sourceIp,
-    ...(userAgent ? { userAgent: userAgent.slice(0, USER_AGENT_MAX) } : {}),
-    ...(context.caller?.tenant ? { tenant: context.caller.tenant } : {}),
-    ...(context.caller?.keyId ? { keyId: context.caller.keyId } : {}),
+    ...requestLogFields({
+      requestId,
+      method: http.method.toUpperCase(),
+      path: event.rawPath,
+      status: result.statusCode ?? 200,
+      bytesIn,
+      bytesOut: result.isBase64Encoded ? Buffer.byteLength(body, "base64") : Buffer.byteLength(body),
+      ms: Math.round((performance.now() - startedAt) * 1000) / 1000,
+      remoteAddress: http.sourceIp,
+      ...(userAgent ? { userAgent } : {}),
+      ...(context.caller ? { caller: context.caller } : {}),
+    }),
   };
 }
