@@ -82,7 +82,6 @@ class Doctor {
   private authorization: string | undefined;
   /** The challenge's realm and service; undefined for an open registry. */
   private realm: { realm: string; service: string | undefined } | undefined;
-  private uploadOrigin: string | undefined;
   private mayDelete = true;
   private readonly pushed: { digest: string; size: number }[] = [];
   private manifest: { digest: string; bytes: Buffer } | undefined;
@@ -239,7 +238,6 @@ class Doctor {
     const a = await this.send("POST", `/v2/${repositoryPath(this.repository)}/blobs/uploads/`);
     if (failed(a) || a.status !== 202 || !a.headers.get("location")) return `POST /blobs/uploads/: ${describe(a)}`;
     const location = new URL(a.headers.get("location")!, this.base);
-    if (location.origin !== this.base.origin) this.uploadOrigin = location.origin;
     return location;
   }
 
