@@ -74,7 +74,9 @@ describe("API key comparison", () => {
     const spy = vi.mocked(crypto.timingSafeEqual);
     const hash = hashSecret(stored.secret);
     expect(secretMatches(stored.secret, hash)).toBe(true);
-    expect(secretMatches(`${stored.secret.slice(0, -1)}A`, hash)).toBe(false);
+    // Another last character (one secret in 64 already ends with "A").
+    const tampered = `${stored.secret.slice(0, -1)}${stored.secret.endsWith("A") ? "B" : "A"}`;
+    expect(secretMatches(tampered, hash)).toBe(false);
     expect(secretMatches(stored.secret, undefined)).toBe(false);
     expect(secretMatches(stored.secret, "not-a-hex-digest")).toBe(false);
     expect(spy).toHaveBeenCalledTimes(4);
